@@ -1,0 +1,491 @@
+//! Compiling a rule set: every check and every allocation happens here, and
+//! each error names the place it is about.
+
+use http::HeaderName;
+use memchr::memmem::Finder;
+use regex::RegexBuilder;
+
+use crate::cond::{Cond, Leaf, Source, StrOp, StrTest, ValueTest};
+use crate::error::CompileError;
+use crate::exact::ExactIndex;
+use crate::intern::intern;
+use crate::matcher::{CompiledRule, Draw, ExactRun, Matcher, Step, StickyKey, Tagging};
+use crate::rules::{Algorithm, Condition, Field, Incoming, Missing, Op, Rule, RuleSet, Sticky, Test};
+use crate::sticky::{Murmur3, PPM};
+use crate::tag::is_valid_name;
+
+/// The deepest nesting of `all`/`any`/`not` a rule set may use.
+pub const MAX_DEPTH: usize = 32;
+/// The size limit of one compiled regex, in bytes.
+pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// `in` lists longer than this are hashed; shorter ones are compared in turn.
+const IN_LIST_MAX: usize = 8;
+/// Runs of at least this many exact-value rules on one field share one index.
+const RUN_MIN: usize = 4;
+
+impl RuleSet {
+    /// Checks the rule set and compiles it into a [`Matcher`].
+    ///
+    /// # Errors
+    ///
+    /// When the rule set is invalid; the error names the place and the
+    /// problem (`rules[3] (canary-20): percents sum to 120, more than 100`).
+    /// Among the checks: names (1 to 64 of `[A-Za-z0-9._-]`, rules unique),
+    /// variants used but not declared when `variants` is given, the default,
+    /// header and cookie names, regexes that do not compile or exceed
+    /// [`REGEX_SIZE_LIMIT`](crate::REGEX_SIZE_LIMIT), percents out of range or
+    /// with more than 4 decimals, percents summing past 100, non-integer
+    /// percents under `algorithm: unleash`, rules with both or neither of `to`
+    /// and `split`, and conditions nested deeper than
+    /// [`MAX_DEPTH`](crate::MAX_DEPTH).
+    ///
+    /// ```
+    /// let rules = graymatch::RuleSet::from_yaml(r#"
+    /// default: stable
+    /// variants: [stable, gray]
+    /// rules:
+    ///   - { name: canary, to: grey, percent: 5 }
+    /// "#)?;
+    /// let err = rules.compile().unwrap_err();
+    /// assert_eq!(err.to_string(), "rules[0] (canary): variant `grey` is not declared in variants");
+    /// # Ok::<(), graymatch::CompileError>(())
+    /// ```
+    pub fn compile(&self) -> Result<Matcher, CompileError> {
+        Compiler::new(self)?.finish(self)
+    }
+}
+
+struct Compiler {
+    variants: Vec<&'static str>,
+    declared: bool,
+    default: u16,
+}
+
+impl Compiler {
+    fn new(set: &RuleSet) -> Result<Self, CompileError> {
+        let mut c = Compiler {
+            variants: Vec::new(),
+            declared: set.variants.is_some(),
+            default: 0,
+        };
+        if let Some(list) = &set.variants {
+            for (i, v) in list.iter().enumerate() {
+                let place = format!("variants[{i}]");
+                check_name(&place, "variant", v)?;
+                if c.variants.contains(&v.as_str()) {
+                    return Err(CompileError::invalid(place, format!("variant `{v}` is declared twice")));
+                }
+                c.variants.push(intern(v));
+            }
+        }
+        check_name("default", "variant", &set.default)?;
+        c.default = c.variant("default", &set.default)?;
+        Ok(c)
+    }
+
+    fn variant(&mut self, place: &str, name: &str) -> Result<u16, CompileError> {
+        if let Some(i) = self.variants.iter().position(|v| *v == name) {
+            return Ok(i as u16);
+        }
+        if self.declared {
+            return Err(CompileError::invalid(
+                place,
+                format!("variant `{name}` is not declared in variants"),
+            ));
+        }
+        check_name(place, "variant", name)?;
+        if self.variants.len() >= usize::from(u16::MAX) {
+            return Err(CompileError::invalid(place, "more than 65535 variants"));
+        }
+        self.variants.push(intern(name));
+        Ok((self.variants.len() - 1) as u16)
+    }
+
+    fn finish(mut self, set: &RuleSet) -> Result<Matcher, CompileError> {
+        let tagging = tagging(set)?;
+        let mut names = ahash::AHashSet::with_capacity(set.rules.len());
+        let mut rules = Vec::with_capacity(set.rules.len());
+        for (i, rule) in set.rules.iter().enumerate() {
+            let place = if is_valid_name(&rule.name) {
+                format!("rules[{i}] ({})", rule.name)
+            } else {
+                format!("rules[{i}]")
+            };
+            check_name(&place, "rule", &rule.name)?;
+            if !names.insert(rule.name.as_str()) {
+                return Err(CompileError::invalid(place, format!("rule name `{}` is used twice", rule.name)));
+            }
+            rules.push(self.rule(&place, rule)?);
+        }
+        let program = program(set, &rules);
+        Ok(Matcher {
+            variants: self.variants.into_boxed_slice(),
+            default: self.default,
+            rules: rules.into_boxed_slice(),
+            program,
+            tagging,
+            source: set.clone(),
+        })
+    }
+
+    fn rule(&mut self, place: &str, rule: &Rule) -> Result<CompiledRule, CompileError> {
+        let err = |m: String| CompileError::invalid(place, m);
+        let targets: Vec<(&str, f64)> = match (&rule.to, &rule.split) {
+            (Some(to), None) => vec![(to.as_str(), rule.percent.unwrap_or(100.0))],
+            (None, Some(split)) => {
+                if rule.percent.is_some() {
+                    return Err(err("`percent` goes with `to`; a split gives each target its own".into()));
+                }
+                if split.is_empty() {
+                    return Err(err("`split` needs at least one target".into()));
+                }
+                split.iter().map(|t| (t.to.as_str(), t.percent)).collect()
+            }
+            (Some(_), Some(_)) => return Err(err("a rule has `to` or `split`, not both".into())),
+            (None, None) => return Err(err("a rule needs `to` or `split`".into())),
+        };
+        let algorithm = rule.sticky.as_ref().map_or(Algorithm::Graymatch, |s| s.algorithm);
+        let mut compiled = Vec::with_capacity(targets.len());
+        let mut total: u32 = 0;
+        for (to, percent) in targets {
+            let variant = self.variant(place, to)?;
+            if compiled.iter().any(|&(v, _)| v == variant) {
+                return Err(err(format!("variant `{to}` is a target twice")));
+            }
+            let ppm = ppm(percent).map_err(err)?;
+            if algorithm == Algorithm::Unleash && ppm % 10_000 != 0 {
+                return Err(err(format!(
+                    "percent {percent} is not a whole number, as algorithm: unleash needs"
+                )));
+            }
+            total += ppm;
+            compiled.push((variant, total));
+        }
+        if total > PPM {
+            return Err(err(format!("percents sum to {}, more than 100", show_ppm(total))));
+        }
+        let when = rule
+            .when
+            .as_ref()
+            .map(|c| compile_cond(c, &format!("{place}: when"), 0))
+            .transpose()?;
+        let single_full = compiled.len() == 1 && total == PPM;
+        let draw = match &rule.sticky {
+            _ if total == 0 => Draw::Never,
+            None if single_full => Draw::Always,
+            None => Draw::Random,
+            Some(s) if single_full && s.missing == Missing::Random => {
+                sticky_source(place, s)?;
+                Draw::Always
+            }
+            Some(s) => {
+                let source = sticky_source(place, s)?;
+                let mut prefix = Murmur3::new(0);
+                prefix.write(s.salt.as_deref().unwrap_or(&rule.name).as_bytes());
+                prefix.write_byte(b':');
+                Draw::Sticky(StickyKey {
+                    source,
+                    prefix,
+                    algorithm: s.algorithm,
+                    missing: s.missing,
+                })
+            }
+        };
+        Ok(CompiledRule {
+            name: intern(&rule.name),
+            when,
+            targets: compiled.into_boxed_slice(),
+            draw,
+        })
+    }
+}
+
+fn tagging(set: &RuleSet) -> Result<Tagging, CompileError> {
+    let p = &set.propagation;
+    let (header, header_name) = match &p.header {
+        Some(h) => {
+            let name = HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
+                CompileError::invalid("propagation.header", format!("invalid header name {h:?}"))
+            })?;
+            (Some(intern(name.as_str())), Some(name))
+        }
+        None => (None, None),
+    };
+    let baggage = match &p.baggage {
+        Some(k) if !k.is_empty() && k.bytes().all(is_tchar) => Some(intern(k)),
+        Some(k) => {
+            return Err(CompileError::invalid(
+                "propagation.baggage",
+                format!("invalid baggage key {k:?}: a key is a token (letters, digits, !#$%&'*+-.^_`|~)"),
+            ));
+        }
+        None => None,
+    };
+    Ok(Tagging {
+        header,
+        header_name,
+        baggage,
+        trust: p.incoming == Incoming::Trust,
+    })
+}
+
+fn check_name(place: &str, what: &str, name: &str) -> Result<(), CompileError> {
+    if is_valid_name(name) {
+        Ok(())
+    } else {
+        Err(CompileError::invalid(
+            place,
+            format!("invalid {what} name {name:?}: names are 1 to 64 of [A-Za-z0-9._-]"),
+        ))
+    }
+}
+
+/// A percent as ppm: 0 to 100 with at most 4 decimals.
+fn ppm(percent: f64) -> Result<u32, String> {
+    if !percent.is_finite() || !(0.0..=100.0).contains(&percent) {
+        return Err(format!("percent {percent} is not between 0 and 100"));
+    }
+    let scaled = percent * 10_000.0;
+    let rounded = scaled.round();
+    if (scaled - rounded).abs() > 1e-6 * scaled.max(1.0) {
+        return Err(format!("percent {percent} has more than 4 decimals"));
+    }
+    Ok(rounded as u32)
+}
+
+/// `120`, `12.5`, `0.0001`: a ppm amount as the percent a user wrote.
+fn show_ppm(ppm: u32) -> String {
+    let whole = ppm / 10_000;
+    let frac = ppm % 10_000;
+    if frac == 0 {
+        whole.to_string()
+    } else {
+        format!("{whole}.{frac:04}").trim_end_matches('0').to_owned()
+    }
+}
+
+fn sticky_source(place: &str, s: &Sticky) -> Result<Source, CompileError> {
+    let err = |m: String| CompileError::invalid(format!("{place}: sticky"), m);
+    match (&s.header, &s.cookie, &s.query) {
+        (Some(h), None, None) => header_name(h).map(Source::Header).map_err(err),
+        (None, Some(c), None) => cookie_name(c).map(Source::Cookie).map_err(err),
+        (None, None, Some(q)) => query_name(q).map(Source::Query).map_err(err),
+        _ => Err(err("needs exactly one of header, cookie, query".into())),
+    }
+}
+
+fn header_name(name: &str) -> Result<HeaderName, String> {
+    HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name {name:?}"))
+}
+
+fn cookie_name(name: &str) -> Result<Box<str>, String> {
+    if !name.is_empty() && name.bytes().all(is_tchar) {
+        Ok(name.into())
+    } else {
+        Err(format!("invalid cookie name {name:?}: a cookie name is a token"))
+    }
+}
+
+fn query_name(name: &str) -> Result<Box<str>, String> {
+    if name.is_empty() {
+        Err("a query parameter name cannot be empty".into())
+    } else {
+        Ok(name.into())
+    }
+}
+
+/// An RFC 9110 token character.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn compile_cond(cond: &Condition, place: &str, depth: usize) -> Result<Cond, CompileError> {
+    if depth >= MAX_DEPTH {
+        return Err(CompileError::invalid(
+            place,
+            format!("conditions nest deeper than {MAX_DEPTH} levels"),
+        ));
+    }
+    let list = |cs: &[Condition], key: &str| -> Result<Box<[Cond]>, CompileError> {
+        cs.iter()
+            .enumerate()
+            .map(|(i, c)| compile_cond(c, &format!("{place}.{key}[{i}]"), depth + 1))
+            .collect()
+    };
+    let err = |key: &str, m: String| CompileError::invalid(format!("{place}.{key}"), m);
+    Ok(match cond {
+        Condition::All(cs) => Cond::All(list(cs, "all")?),
+        Condition::Any(cs) => Cond::Any(list(cs, "any")?),
+        Condition::Not(c) => Cond::Not(Box::new(compile_cond(c, &format!("{place}.not"), depth + 1)?)),
+        Condition::Header(f) => leaf(
+            header_name(&f.name).map(Source::Header).map_err(|m| err("header", m))?,
+            &f.test,
+        )
+        .map_err(|m| err("header", m))?,
+        Condition::Cookie(f) => leaf(
+            cookie_name(&f.name).map(Source::Cookie).map_err(|m| err("cookie", m))?,
+            &f.test,
+        )
+        .map_err(|m| err("cookie", m))?,
+        Condition::Query(f) => leaf(
+            query_name(&f.name).map(Source::Query).map_err(|m| err("query", m))?,
+            &f.test,
+        )
+        .map_err(|m| err("query", m))?,
+        Condition::Path(t) => leaf(Source::Path, t).map_err(|m| err("path", m))?,
+        Condition::Method(t) => leaf(Source::Method, t).map_err(|m| err("method", m))?,
+    })
+}
+
+fn leaf(source: Source, test: &Test) -> Result<Cond, String> {
+    let fold = test.ignore_case;
+    let bytes = |s: &String| -> Box<[u8]> { s.as_bytes().into() };
+    let op = match &test.op {
+        Op::Present(want) => {
+            if fold {
+                return Err("ignore_case goes with string operations, not present".into());
+            }
+            return Ok(Cond::Leaf(Leaf {
+                source,
+                test: ValueTest::Present(*want),
+            }));
+        }
+        Op::Equals(s) => StrOp::Equals(bytes(s)),
+        Op::In(list) if list.is_empty() => return Err("`in` needs at least one value".into()),
+        Op::In(list) if list.len() <= IN_LIST_MAX => StrOp::InList(list.iter().map(bytes).collect()),
+        Op::In(list) => {
+            let mut set = ExactIndex::new(fold);
+            for v in list {
+                set.entry(v.as_bytes(), || ());
+            }
+            StrOp::InSet(set)
+        }
+        Op::Prefix(s) => StrOp::Prefix(bytes(s)),
+        Op::Suffix(s) => StrOp::Suffix(bytes(s)),
+        Op::Contains(s) if fold => StrOp::ContainsFolded(s.to_ascii_lowercase().into_bytes().into()),
+        Op::Contains(s) => StrOp::Contains(Finder::new(s.as_bytes()).into_owned()),
+        Op::Regex(r) => StrOp::Regex(regex(r, fold)?),
+    };
+    Ok(Cond::Leaf(Leaf {
+        source,
+        test: ValueTest::Str(StrTest { op, fold }),
+    }))
+}
+
+/// A regex that must match the whole value.
+fn regex(pattern: &str, fold: bool) -> Result<regex::Regex, String> {
+    let build = |p: &str| {
+        RegexBuilder::new(p)
+            .case_insensitive(fold)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .dfa_size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| {
+                let msg = e.to_string();
+                let last = msg.lines().last().unwrap_or("").trim();
+                format!(
+                    "regex {pattern:?} does not compile: {}",
+                    last.strip_prefix("error: ").unwrap_or(last)
+                )
+            })
+    };
+    // Checked alone first, so that the anchoring group cannot be closed by
+    // an unbalanced `)` in the pattern.
+    build(pattern)?;
+    build(&format!("^(?:{pattern})$"))
+}
+
+/// What a rule tests when it is one exact-value leaf: the field, whether case
+/// folds, and the values.
+fn exact_leaf(rule: &Rule) -> Option<((u8, String, bool), Vec<&str>)> {
+    let (kind, field): (u8, &Field) = match rule.when.as_ref()? {
+        Condition::Header(f) => (0, f),
+        Condition::Cookie(f) => (1, f),
+        Condition::Query(f) => (2, f),
+        _ => return None,
+    };
+    let values = match &field.test.op {
+        Op::Equals(v) => vec![v.as_str()],
+        Op::In(vs) => vs.iter().map(String::as_str).collect(),
+        _ => return None,
+    };
+    let name = if kind == 0 {
+        field.name.to_ascii_lowercase()
+    } else {
+        field.name.clone()
+    };
+    Some(((kind, name, field.test.ignore_case), values))
+}
+
+fn program(set: &RuleSet, rules: &[CompiledRule]) -> Box<[Step]> {
+    let keys: Vec<_> = set.rules.iter().map(exact_leaf).collect();
+    let mut steps = Vec::new();
+    let mut i = 0;
+    while i < rules.len() {
+        let mut j = i + 1;
+        if let Some((key, _)) = &keys[i] {
+            while j < rules.len() && keys[j].as_ref().is_some_and(|(k, _)| k == key) {
+                j += 1;
+            }
+        }
+        if j - i < RUN_MIN {
+            steps.push(Step::Rule(i as u32));
+            i += 1;
+            continue;
+        }
+        let ((_, _, fold), _) = keys[i].as_ref().expect("a run starts at an exact leaf");
+        let mut index: ExactIndex<Vec<u32>> = ExactIndex::new(*fold);
+        for (r, key) in keys.iter().enumerate().take(j).skip(i) {
+            let (_, values) = key.as_ref().expect("runs hold exact leaves");
+            for v in values {
+                let list = index.entry(v.as_bytes(), Vec::new);
+                if list.last() != Some(&(r as u32)) {
+                    list.push(r as u32);
+                }
+            }
+        }
+        let source = match &rules[i].when {
+            Some(Cond::Leaf(leaf)) => leaf.source.clone(),
+            _ => unreachable!("exact leaves compile to leaves"),
+        };
+        steps.push(Step::Exact(ExactRun {
+            source,
+            index,
+            rules: i as u32..j as u32,
+        }));
+        i = j;
+    }
+    steps.into_boxed_slice()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ppm_cases() {
+        let cases: &[(&str, f64, Result<u32, ()>)] = &[
+            ("zero", 0.0, Ok(0)),
+            ("whole", 20.0, Ok(200_000)),
+            ("hundred", 100.0, Ok(PPM)),
+            ("four decimals", 0.0001, Ok(1)),
+            ("four decimals large", 99.9999, Ok(999_999)),
+            ("five decimals", 0.00001, Err(())),
+            ("negative", -1.0, Err(())),
+            ("over", 100.0001, Err(())),
+            ("nan", f64::NAN, Err(())),
+            ("inf", f64::INFINITY, Err(())),
+            ("decimal", 12.3456, Ok(123_456)),
+        ];
+        for (name, p, want) in cases {
+            assert_eq!(ppm(*p).map_err(|_| ()), *want, "case {name}");
+        }
+    }
+
+    #[test]
+    fn show_ppm_cases() {
+        assert_eq!(show_ppm(1_200_000), "120");
+        assert_eq!(show_ppm(125_000), "12.5");
+        assert_eq!(show_ppm(1), "0.0001");
+    }
+}

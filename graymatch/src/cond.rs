@@ -1,0 +1,176 @@
+//! Compiled conditions: leaves with prebuilt header names, needles, sets and
+//! regexes, evaluated over a borrowed request.
+
+use http::HeaderName;
+use memchr::memmem::Finder;
+use regex::Regex;
+
+use crate::exact::ExactIndex;
+use crate::request::RequestHead;
+use crate::scan;
+
+/// A compiled `when`.
+#[derive(Debug)]
+pub(crate) enum Cond {
+    All(Box<[Cond]>),
+    Any(Box<[Cond]>),
+    Not(Box<Cond>),
+    Leaf(Leaf),
+}
+
+impl Cond {
+    #[inline]
+    pub(crate) fn eval<R: RequestHead + ?Sized>(&self, req: &R) -> bool {
+        match self {
+            Cond::All(cs) => cs.iter().all(|c| c.eval(req)),
+            Cond::Any(cs) => cs.iter().any(|c| c.eval(req)),
+            Cond::Not(c) => !c.eval(req),
+            Cond::Leaf(leaf) => leaf.eval(req),
+        }
+    }
+}
+
+/// A leaf: where to look and what to test.
+#[derive(Debug)]
+pub(crate) struct Leaf {
+    pub(crate) source: Source,
+    pub(crate) test: ValueTest,
+}
+
+impl Leaf {
+    #[inline]
+    pub(crate) fn eval<R: RequestHead + ?Sized>(&self, req: &R) -> bool {
+        match &self.test {
+            ValueTest::Present(want) => self.source.has_any(req) == *want,
+            ValueTest::Str(t) => self.source.any(req, |v| t.matches(v)),
+        }
+    }
+}
+
+/// Where a leaf (or a sticky key) looks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Source {
+    Header(HeaderName),
+    Cookie(Box<str>),
+    Query(Box<str>),
+    Path,
+    Method,
+}
+
+impl Source {
+    /// Whether any occurrence (decoded, for query parameters) satisfies `f`.
+    #[inline]
+    pub(crate) fn any<R: RequestHead + ?Sized>(
+        &self,
+        req: &R,
+        mut f: impl FnMut(&[u8]) -> bool,
+    ) -> bool {
+        match self {
+            Source::Header(name) => req
+                .headers()
+                .get_all(name)
+                .iter()
+                .any(|v| f(v.as_bytes())),
+            Source::Cookie(name) => scan::cookies(req.headers(), name).any(f),
+            Source::Query(name) => {
+                scan::query_params(req.uri().query(), name).any(|raw| scan::with_decoded(raw, true, &mut f))
+            }
+            Source::Path => f(req.uri().path().as_bytes()),
+            Source::Method => f(req.method().as_str().as_bytes()),
+        }
+    }
+
+    /// Whether there is at least one occurrence.
+    #[inline]
+    pub(crate) fn has_any<R: RequestHead + ?Sized>(&self, req: &R) -> bool {
+        self.any(req, |_| true)
+    }
+
+    /// Calls `f` with the first occurrence (decoded), if there is one.
+    #[inline]
+    pub(crate) fn first<R: RequestHead + ?Sized, T>(
+        &self,
+        req: &R,
+        f: impl FnOnce(&[u8]) -> T,
+    ) -> Option<T> {
+        match self {
+            Source::Header(name) => req.headers().get(name).map(|v| f(v.as_bytes())),
+            Source::Cookie(name) => scan::cookies(req.headers(), name).next().map(f),
+            Source::Query(name) => scan::query_params(req.uri().query(), name)
+                .next()
+                .map(|raw| scan::with_decoded(raw, true, f)),
+            Source::Path => Some(f(req.uri().path().as_bytes())),
+            Source::Method => Some(f(req.method().as_str().as_bytes())),
+        }
+    }
+
+    /// How many occurrences there are, counting no further than two.
+    #[inline]
+    pub(crate) fn count_to_two<R: RequestHead + ?Sized>(&self, req: &R) -> usize {
+        let mut n = 0;
+        self.any(req, |_| {
+            n += 1;
+            n == 2
+        });
+        n
+    }
+}
+
+/// What a leaf tests.
+#[derive(Debug)]
+pub(crate) enum ValueTest {
+    Present(bool),
+    Str(StrTest),
+}
+
+/// A string operation, with ASCII case folding when `fold`.
+#[derive(Debug)]
+pub(crate) struct StrTest {
+    pub(crate) op: StrOp,
+    pub(crate) fold: bool,
+}
+
+#[derive(Debug)]
+pub(crate) enum StrOp {
+    Equals(Box<[u8]>),
+    /// Few values: compared one by one.
+    InList(Box<[Box<[u8]>]>),
+    /// Many values: hashed at compile time.
+    InSet(ExactIndex<()>),
+    Prefix(Box<[u8]>),
+    Suffix(Box<[u8]>),
+    Contains(Finder<'static>),
+    /// A needle to find with ASCII case folding (stored lowercased).
+    ContainsFolded(Box<[u8]>),
+    Regex(Regex),
+}
+
+impl StrTest {
+    #[inline]
+    pub(crate) fn matches(&self, v: &[u8]) -> bool {
+        let fold = self.fold;
+        match &self.op {
+            StrOp::Equals(s) => eq(v, s, fold),
+            StrOp::InList(list) => list.iter().any(|s| eq(v, s, fold)),
+            StrOp::InSet(set) => set.get(v).is_some(),
+            StrOp::Prefix(p) => v.len() >= p.len() && eq(&v[..p.len()], p, fold),
+            StrOp::Suffix(s) => v.len() >= s.len() && eq(&v[v.len() - s.len()..], s, fold),
+            StrOp::Contains(finder) => finder.find(v).is_some(),
+            StrOp::ContainsFolded(needle) => {
+                needle.is_empty()
+                    || v.windows(needle.len())
+                        .any(|w| w.eq_ignore_ascii_case(needle))
+            }
+            StrOp::Regex(re) => std::str::from_utf8(v).is_ok_and(|s| re.is_match(s)),
+        }
+    }
+}
+
+#[inline]
+fn eq(a: &[u8], b: &[u8], fold: bool) -> bool {
+    if fold {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a == b
+    }
+}

@@ -1,0 +1,166 @@
+//! Gray-release (canary) routing rules, compiled into a matcher that decides
+//! a request with no heap allocation.
+//!
+//! A [`RuleSet`] (YAML, JSON or TOML, or built in code) says which requests
+//! go to which variant of a service: by header, cookie, query parameter, path
+//! or method, by a random percentage, or by a sticky percentage that hashes a
+//! user key so a user stays on one variant across requests, processes and
+//! releases. [`RuleSet::compile`] checks it and builds a [`Matcher`];
+//! [`Matcher::decide`] returns a small `Copy` [`Decision`]; a [`Tag`] carries
+//! the decided variant to the next service in a header and a W3C `baggage`
+//! member. [`SharedMatcher`] swaps rule sets atomically for hot reload.
+//!
+//! ```
+//! # #[cfg(feature = "yaml")] {
+//! use graymatch::{Reason, RuleSet};
+//!
+//! let matcher = RuleSet::from_yaml(r#"
+//! default: stable
+//! rules:
+//!   - name: testers
+//!     to: gray
+//!     when:
+//!       any:
+//!         - header: { name: x-tester, equals: "yes" }
+//!         - cookie: { name: tester, equals: "yes" }
+//!   - name: canary-20
+//!     to: gray
+//!     percent: 20
+//!     sticky: { header: x-user-id }
+//! "#)?.compile()?;
+//!
+//! let req = http::Request::get("/cart").header("cookie", "tester=yes").body(())?;
+//! let decision = matcher.decide(&req);
+//! assert_eq!(decision.variant(), "gray");
+//! assert_eq!(decision.rule(), Some("testers"));
+//! assert_eq!(decision.reason(), Reason::Rule);
+//!
+//! // The tag for the next service.
+//! let mut outbound = http::HeaderMap::new();
+//! matcher.tag(&decision).write(&mut outbound);
+//! assert_eq!(outbound["x-gray"], "gray");
+//! assert_eq!(outbound["baggage"], "gray=gray");
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # How a request is decided
+//!
+//! 1. With `propagation.incoming: trust`, a tag on the request that names a
+//!    declared variant decides it: the configured header (`x-gray`) first,
+//!    then the `baggage` member (`gray`). An unknown name is ignored. With
+//!    `incoming: ignore` (the default) incoming tags are never read.
+//! 2. Otherwise the rules are tried in order. A rule decides when its `when`
+//!    holds (no `when` always holds) and its weight draw lands in one of its
+//!    targets. A draw outside every target (the remaining percent) goes on to
+//!    the next rule, so "5 % of the users who send `x-region: hz`" is one
+//!    rule, and ingress-nginx's header > cookie > weight order is three.
+//! 3. No rule decides: the default variant.
+//!
+//! Leaves look at: every line of a header (name case-insensitive, value as
+//! sent, not split on commas); every `name=value` pair of every `Cookie`
+//! header (name case-sensitive; surrounding spaces and one pair of double
+//! quotes removed); every query parameter (names and values percent-decoded,
+//! `+` is space); the path (not decoded); the method. A value operation holds
+//! when any occurrence matches; an absent field never matches one, and
+//! `present: false` holds only when there is no occurrence. `regex` must match
+//! the whole value and never matches a value that is not UTF-8; other
+//! operations compare bytes. `ignore_case` folds ASCII letters only (as
+//! Envoy's `ignore_case` does); on a regex it makes the regex
+//! case-insensitive. A malformed escape (`%zz`) is kept as written.
+//!
+//! Percents are in parts per million (4 decimals). Without `sticky`, the draw
+//! is uniform per request. With it, the draw is a hash of the request key.
+//!
+//! # Stickiness guarantees
+//!
+//! A sticky rule hashes `salt + ":" + value` (salt defaults to the rule name;
+//! value is the first occurrence, decoded for query parameters) with
+//! MurmurHash3 x86_32, seed 0. `algorithm: graymatch` takes
+//! `bucket = h % 1_000_000` and gives targets consecutive ppm ranges in list
+//! order; `algorithm: unleash` takes `n = h % 100 + 1` and matches the users
+//! of an Unleash gradual rollout with `groupId = salt`. The hash is computed
+//! in this crate, never with a hasher whose output may change, and is tested
+//! against fixed vectors: the same user lands in the same place on every
+//! machine, process and graymatch version. Raising a percent only adds users
+//! to the first target; none leave it. Changing the salt (or renaming a rule
+//! without a salt) reshuffles users on purpose. See [`sticky`].
+//!
+//! # Allocation
+//!
+//! [`Matcher::decide`] allocates nothing: header names are prebuilt, cookies,
+//! query parameters and baggage are scanned in the request's own bytes for
+//! the one name wanted ([`scan`]), a value is percent-decoded only when it is
+//! tested (in a 256-byte stack buffer; only a longer escaped value
+//! allocates), exact values (`equals`, `in`) are hashed into sets at compile
+//! time — and runs of rules that test one field for exact values share one
+//! index, so a thousand such rules cost about one lookup — and a [`Decision`]
+//! holds names interned at compile time. Each distinct variant and rule name
+//! is stored once for the life of the process, however often rule sets are
+//! reloaded. Writing a [`Tag`] into a `HeaderMap` allocates only to merge an
+//! existing `baggage` header.
+//!
+//! # Features
+//!
+//! | feature | enables |
+//! |---|---|
+//! | `json` | [`RuleSet::from_json`] (serde_json) |
+//! | `yaml` | [`RuleSet::from_yaml`] (serde_yaml_ng, the maintained continuation of serde_yaml) |
+//! | `toml` | [`RuleSet::from_toml`] (toml) |
+//!
+//! Any serde format works with [`RuleSet`] directly.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod compile;
+mod cond;
+mod decision;
+mod error;
+mod exact;
+mod explain;
+mod intern;
+mod matcher;
+mod request;
+mod rules;
+pub mod scan;
+mod shared;
+pub mod sticky;
+pub mod tag;
+
+pub use compile::{MAX_DEPTH, REGEX_SIZE_LIMIT};
+pub use decision::{Decision, Reason};
+pub use error::{CompileError, InvalidTag};
+pub use explain::{Explanation, RuleTrace};
+pub use matcher::Matcher;
+pub use request::RequestHead;
+pub use rules::{
+    Algorithm, Condition, Field, Incoming, Missing, Op, Propagation, Rule, RuleSet, Sticky,
+    Target, Test,
+};
+pub use shared::SharedMatcher;
+pub use tag::Tag;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
+/// Every public type is `Send + Sync + Unpin + UnwindSafe`: a stray `Rc` or
+/// `Cell` breaks the build here.
+#[allow(dead_code)]
+mod auto_traits {
+    use super::*;
+    use std::panic::{RefUnwindSafe, UnwindSafe};
+
+    fn assert_all<T: Send + Sync + Unpin + UnwindSafe + RefUnwindSafe>() {}
+
+    fn check() {
+        assert_all::<Matcher>();
+        assert_all::<SharedMatcher>();
+        assert_all::<Decision>();
+        assert_all::<Tag>();
+        assert_all::<RuleSet>();
+        assert_all::<CompileError>();
+        assert_all::<InvalidTag>();
+        assert_all::<Explanation>();
+    }
+}

@@ -1,0 +1,355 @@
+//! The compiled matcher: decides a request through `&self` with no heap
+//! allocation.
+
+use std::fmt;
+use std::ops::Range;
+
+use http::{HeaderMap, HeaderName};
+
+use crate::cond::{Cond, Source};
+use crate::decision::{Decision, Reason};
+use crate::exact::ExactIndex;
+use crate::request::RequestHead;
+use crate::rules::{Algorithm, Missing, RuleSet};
+use crate::scan;
+use crate::sticky::{Murmur3, PPM};
+use crate::tag::Tag;
+
+/// A compiled rule set. Immutable, `Send + Sync`, cheap to share in an
+/// `Arc`; every allocation and check happened in
+/// [`RuleSet::compile`](crate::RuleSet::compile).
+///
+/// See the [crate docs](crate#how-a-request-is-decided) for how a request is
+/// decided.
+///
+/// ```
+/// let m = graymatch::RuleSet::from_yaml(r#"
+/// default: stable
+/// rules:
+///   - name: testers
+///     to: gray
+///     when: { cookie: { name: tester, equals: "1" } }
+/// "#)?.compile()?;
+///
+/// let req = http::Request::get("/").header("cookie", "a=b; tester=1").body(())?;
+/// assert_eq!(m.decide(&req).variant(), "gray");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Matcher {
+    pub(crate) variants: Box<[&'static str]>,
+    pub(crate) default: u16,
+    pub(crate) rules: Box<[CompiledRule]>,
+    pub(crate) program: Box<[Step]>,
+    pub(crate) tagging: Tagging,
+    pub(crate) source: RuleSet,
+}
+
+/// Where tags are read and written.
+#[derive(Debug)]
+pub(crate) struct Tagging {
+    pub(crate) header: Option<&'static str>,
+    pub(crate) header_name: Option<HeaderName>,
+    pub(crate) baggage: Option<&'static str>,
+    pub(crate) trust: bool,
+}
+
+/// One compiled rule.
+#[derive(Debug)]
+pub(crate) struct CompiledRule {
+    pub(crate) name: &'static str,
+    pub(crate) when: Option<Cond>,
+    /// Targets with their cumulative upper bound in ppm, in list order.
+    pub(crate) targets: Box<[(u16, u32)]>,
+    pub(crate) draw: Draw,
+}
+
+/// How a rule picks among its targets.
+#[derive(Debug)]
+pub(crate) enum Draw {
+    /// The targets cover 100 % and there is nothing to skip: no draw.
+    Always,
+    /// The targets cover 0 %: the rule never decides.
+    Never,
+    /// A uniform random draw.
+    Random,
+    /// A hash of a request key.
+    Sticky(StickyKey),
+}
+
+#[derive(Debug)]
+pub(crate) struct StickyKey {
+    pub(crate) source: Source,
+    /// The hash state after `salt:`.
+    pub(crate) prefix: Murmur3,
+    pub(crate) algorithm: Algorithm,
+    pub(crate) missing: Missing,
+}
+
+/// A step of the decision program: one rule, or a run of rules that all test
+/// one field for exact values, decided with one hash lookup.
+#[derive(Debug)]
+pub(crate) enum Step {
+    Rule(u32),
+    Exact(ExactRun),
+}
+
+#[derive(Debug)]
+pub(crate) struct ExactRun {
+    pub(crate) source: Source,
+    /// Value → the rules of the run that hold for it, ascending.
+    pub(crate) index: ExactIndex<Vec<u32>>,
+    pub(crate) rules: Range<u32>,
+}
+
+/// Where a weight draw landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Landing {
+    /// In this target (index into the rule's targets).
+    Target(usize),
+    /// Outside every target.
+    Outside,
+    /// No sticky key and `missing: skip`.
+    NoKey,
+}
+
+/// A draw: where it landed and the number drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Drawn {
+    pub(crate) landing: Landing,
+    /// The ppm bucket (graymatch, random) or `n` in 1..=100 (unleash).
+    pub(crate) value: u32,
+    pub(crate) sticky: bool,
+}
+
+impl Matcher {
+    /// Decides which variant `request` goes to.
+    ///
+    /// Allocates nothing: values are scanned in the request's own bytes, and
+    /// the decision holds interned names. Sticky rules hash; random rules
+    /// draw from a thread-local generator.
+    ///
+    /// ```
+    /// use graymatch::{Reason, RuleSet};
+    /// let m = RuleSet::from_json(r#"{"default": "stable",
+    ///     "propagation": {"incoming": "trust"},
+    ///     "variants": ["stable", "gray"]}"#)?.compile()?;
+    /// let req = http::Request::get("/").header("baggage", "gray=gray").body(())?;
+    /// let d = m.decide(&req);
+    /// assert_eq!((d.variant(), d.reason()), ("gray", Reason::Propagated));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn decide<R: RequestHead + ?Sized>(&self, request: &R) -> Decision {
+        if self.tagging.trust
+            && let Some(v) = self.incoming(request.headers())
+        {
+            return Decision::new(self.variants[v], None, Reason::Propagated);
+        }
+        for step in &self.program {
+            let decided = match step {
+                Step::Rule(i) => {
+                    let rule = &self.rules[*i as usize];
+                    if rule.when.as_ref().is_none_or(|c| c.eval(request)) {
+                        self.land(rule, request)
+                    } else {
+                        None
+                    }
+                }
+                Step::Exact(run) => self.run(run, request),
+            };
+            if let Some(decision) = decided {
+                return decision;
+            }
+        }
+        self.default_decision()
+    }
+
+    #[inline]
+    fn default_decision(&self) -> Decision {
+        Decision::new(self.variants[usize::from(self.default)], None, Reason::Default)
+    }
+
+    #[inline]
+    fn run<R: RequestHead + ?Sized>(&self, run: &ExactRun, request: &R) -> Option<Decision> {
+        match run.source.count_to_two(request) {
+            0 => None,
+            1 => run.source.first(request, |v| {
+                let list = run.index.get(v)?;
+                list.iter()
+                    .find_map(|&i| self.land(&self.rules[i as usize], request))
+            })?,
+            // Several occurrences: each rule of the run in order.
+            _ => run.rules.clone().find_map(|i| {
+                let rule = &self.rules[i as usize];
+                if rule.when.as_ref().is_none_or(|c| c.eval(request)) {
+                    self.land(rule, request)
+                } else {
+                    None
+                }
+            }),
+        }
+    }
+
+    /// The decision of a rule whose condition holds, if its draw lands.
+    #[inline]
+    fn land<R: RequestHead + ?Sized>(&self, rule: &CompiledRule, request: &R) -> Option<Decision> {
+        let target = match rule.draw {
+            Draw::Always => 0,
+            Draw::Never => return None,
+            _ => match self.draw(rule, request).landing {
+                Landing::Target(t) => t,
+                Landing::Outside | Landing::NoKey => return None,
+            },
+        };
+        let variant = rule.targets[target].0;
+        Some(Decision::new(
+            self.variants[usize::from(variant)],
+            Some(rule.name),
+            Reason::Rule,
+        ))
+    }
+
+    /// Draws for `rule` and finds the target the draw lands in.
+    pub(crate) fn draw<R: RequestHead + ?Sized>(&self, rule: &CompiledRule, request: &R) -> Drawn {
+        let random = |algorithm: Algorithm| match algorithm {
+            Algorithm::Graymatch => fastrand::u32(0..PPM),
+            Algorithm::Unleash => fastrand::u32(1..=100),
+        };
+        let (value, algorithm, sticky) = match &rule.draw {
+            Draw::Always => (0, Algorithm::Graymatch, false),
+            Draw::Never => (PPM, Algorithm::Graymatch, false),
+            Draw::Random => (random(Algorithm::Graymatch), Algorithm::Graymatch, false),
+            Draw::Sticky(key) => {
+                let hash = key.source.first(request, |v| {
+                    let mut h = key.prefix;
+                    h.write(v);
+                    h.finish()
+                });
+                match (hash, key.missing) {
+                    (Some(h), _) => (
+                        match key.algorithm {
+                            Algorithm::Graymatch => h % PPM,
+                            Algorithm::Unleash => h % 100 + 1,
+                        },
+                        key.algorithm,
+                        true,
+                    ),
+                    (None, Missing::Random) => (random(key.algorithm), key.algorithm, false),
+                    (None, Missing::Skip) => {
+                        return Drawn {
+                            landing: Landing::NoKey,
+                            value: 0,
+                            sticky: true,
+                        };
+                    }
+                }
+            }
+        };
+        let position = rule.targets.iter().position(|&(_, upper)| match algorithm {
+            Algorithm::Graymatch => value < upper,
+            Algorithm::Unleash => value * 10_000 <= upper,
+        });
+        Drawn {
+            landing: position.map_or(Landing::Outside, Landing::Target),
+            value,
+            sticky,
+        }
+    }
+
+    /// The declared variant named by a tag on `headers`: the configured
+    /// header first, then the baggage member. Unknown names are ignored.
+    fn incoming(&self, headers: &HeaderMap) -> Option<usize> {
+        if let Some(name) = &self.tagging.header_name
+            && let Some(v) = headers.get(name)
+            && let Some(i) = self.variant_index(v.as_bytes())
+        {
+            return Some(i);
+        }
+        let key = self.tagging.baggage?;
+        let raw = scan::baggage(headers, key)?;
+        scan::with_decoded(raw, false, |v| self.variant_index(v))
+    }
+
+    #[inline]
+    fn variant_index(&self, name: &[u8]) -> Option<usize> {
+        self.variants.iter().position(|v| v.as_bytes() == name)
+    }
+
+    /// The tag to write for `decision`, with this rule set's propagation
+    /// settings (header and baggage key, either possibly off).
+    ///
+    /// ```
+    /// let m = graymatch::RuleSet::from_json(r#"{"default": "stable",
+    ///     "propagation": {"header": "x-lane", "baggage": null}}"#)?.compile()?;
+    /// let d = m.decide(&http::Request::new(()));
+    /// let mut headers = http::HeaderMap::new();
+    /// m.tag(&d).write(&mut headers);
+    /// assert_eq!(headers["x-lane"], "stable");
+    /// assert!(headers.get("baggage").is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tag(&self, decision: &Decision) -> Tag {
+        Tag::from_parts(
+            decision.variant(),
+            self.tagging.header,
+            self.tagging.baggage,
+        )
+    }
+
+    /// The variants, default first if it was not declared, in declaration
+    /// order otherwise.
+    ///
+    /// ```
+    /// let m = graymatch::RuleSet::from_json(r#"{"default": "b", "variants": ["a", "b"]}"#)?.compile()?;
+    /// assert_eq!(m.variants().collect::<Vec<_>>(), ["a", "b"]);
+    /// assert_eq!(m.default_variant(), "b");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn variants(&self) -> impl ExactSizeIterator<Item = &'static str> + '_ {
+        self.variants.iter().copied()
+    }
+
+    /// The default variant.
+    pub fn default_variant(&self) -> &'static str {
+        self.variants[usize::from(self.default)]
+    }
+
+    /// The names of the rules, in order.
+    ///
+    /// ```
+    /// let m = graymatch::RuleSet::from_json(r#"{"default": "s", "rules": [
+    ///     {"name": "one", "to": "g"}, {"name": "two", "to": "g"}]}"#)?.compile()?;
+    /// assert_eq!(m.rule_names().collect::<Vec<_>>(), ["one", "two"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn rule_names(&self) -> impl ExactSizeIterator<Item = &'static str> + '_ {
+        self.rules.iter().map(|r| r.name)
+    }
+
+    /// The rule set this matcher was compiled from.
+    ///
+    /// ```
+    /// let rules = graymatch::RuleSet::new("stable");
+    /// assert_eq!(rules.compile()?.rule_set(), &rules);
+    /// # Ok::<(), graymatch::CompileError>(())
+    /// ```
+    pub fn rule_set(&self) -> &RuleSet {
+        &self.source
+    }
+
+    /// Whether incoming tags are trusted (`incoming: trust`).
+    pub fn trusts_incoming(&self) -> bool {
+        self.tagging.trust
+    }
+}
+
+impl fmt::Debug for Matcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Matcher")
+            .field("variants", &self.variants)
+            .field("default", &self.default_variant())
+            .field("rules", &self.rules.iter().map(|r| r.name).collect::<Vec<_>>())
+            .field("tagging", &self.tagging)
+            .finish_non_exhaustive()
+    }
+}

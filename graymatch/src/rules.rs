@@ -1,0 +1,683 @@
+//! The rule-set model: what a rule file says, before it is compiled.
+//!
+//! These types mirror the YAML, JSON and TOML formats one to one (see the
+//! project's `docs/rules.md`). They check only the shape of the text; every
+//! semantic check (names, percents, regexes, variants) happens in
+//! [`RuleSet::compile`], whose errors name the rule they are about.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::CompileError;
+
+/// A whole rule set: the default variant, the ordered rules, and how the
+/// decided variant travels to the next service.
+///
+/// Build one from text with [`RuleSet::from_yaml`], [`RuleSet::from_json`] or
+/// [`RuleSet::from_toml`] (each behind its feature), with any serde format,
+/// or in code; then [`compile`](RuleSet::compile) it into a [`Matcher`](crate::Matcher).
+///
+/// # Examples
+///
+/// ```
+/// use graymatch::{Condition, Field, Op, Rule, RuleSet};
+///
+/// let mut rules = RuleSet::new("stable");
+/// rules.rules.push(
+///     Rule::to("testers", "gray")
+///         .when(Condition::Header(Field::new("x-tester", Op::Equals("yes".into())))),
+/// );
+/// rules.rules.push(Rule::to("canary-20", "gray").percent(20.0).sticky_header("x-user-id"));
+/// let matcher = rules.compile()?;
+/// assert_eq!(matcher.variants().collect::<Vec<_>>(), ["stable", "gray"]);
+/// # Ok::<(), graymatch::CompileError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSet {
+    /// The variant that traffic no rule decides gets.
+    pub default: String,
+    /// The declared variants. When given, every variant a rule names (and the
+    /// default) must be in it; when absent, the variants are the default and
+    /// those the rules name, in order of first mention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variants: Option<Vec<String>>,
+    /// How the decided variant is carried to the next service.
+    #[serde(default)]
+    pub propagation: Propagation,
+    /// The rules, in order: the first rule that decides wins.
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    /// A rule set with this default variant, no rules and default propagation.
+    ///
+    /// ```
+    /// let m = graymatch::RuleSet::new("stable").compile().unwrap();
+    /// let req = http::Request::new(());
+    /// assert_eq!(m.decide(&req).variant(), "stable");
+    /// ```
+    pub fn new(default: impl Into<String>) -> Self {
+        RuleSet {
+            default: default.into(),
+            variants: None,
+            propagation: Propagation::default(),
+            rules: Vec::new(),
+        }
+    }
+
+    /// Reads a rule set from JSON.
+    ///
+    /// # Errors
+    ///
+    /// When the text is not JSON or not in the shape of a rule set (unknown
+    /// fields included); the error gives the line and column.
+    ///
+    /// ```
+    /// let rules = graymatch::RuleSet::from_json(r#"{"default": "stable"}"#)?;
+    /// assert_eq!(rules.default, "stable");
+    /// assert!(graymatch::RuleSet::from_json(r#"{"default": "stable", "colour": 1}"#).is_err());
+    /// # Ok::<(), graymatch::CompileError>(())
+    /// ```
+    #[cfg(feature = "json")]
+    pub fn from_json(text: &str) -> Result<Self, CompileError> {
+        serde_json::from_str(text).map_err(|e| CompileError::parse("JSON", e.to_string()))
+    }
+
+    /// Reads a rule set from YAML (with `serde_yaml_ng`, the maintained
+    /// continuation of `serde_yaml`).
+    ///
+    /// # Errors
+    ///
+    /// When the text is not YAML or not in the shape of a rule set (unknown
+    /// fields included); the error gives the line and column.
+    ///
+    /// ```
+    /// let rules = graymatch::RuleSet::from_yaml("default: stable\nrules: []\n")?;
+    /// assert_eq!(rules.default, "stable");
+    /// # Ok::<(), graymatch::CompileError>(())
+    /// ```
+    #[cfg(feature = "yaml")]
+    pub fn from_yaml(text: &str) -> Result<Self, CompileError> {
+        serde_yaml_ng::from_str(text).map_err(|e| CompileError::parse("YAML", e.to_string()))
+    }
+
+    /// Reads a rule set from TOML.
+    ///
+    /// # Errors
+    ///
+    /// When the text is not TOML or not in the shape of a rule set (unknown
+    /// fields included); the error gives the line and column.
+    ///
+    /// ```
+    /// let rules = graymatch::RuleSet::from_toml("default = \"stable\"\n")?;
+    /// assert_eq!(rules.default, "stable");
+    /// # Ok::<(), graymatch::CompileError>(())
+    /// ```
+    #[cfg(feature = "toml")]
+    pub fn from_toml(text: &str) -> Result<Self, CompileError> {
+        toml::from_str(text).map_err(|e| CompileError::parse("TOML", e.to_string()))
+    }
+}
+
+/// How the decided variant travels: as a header and as a W3C `baggage`
+/// member, and whether incoming tags are trusted.
+///
+/// ```
+/// let p = graymatch::Propagation::default();
+/// assert_eq!(p.header.as_deref(), Some("x-gray"));
+/// assert_eq!(p.baggage.as_deref(), Some("gray"));
+/// assert_eq!(p.incoming, graymatch::Incoming::Ignore);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Propagation {
+    /// The header that carries the tag (`x-gray`); `None` (`null`) turns it off.
+    #[serde(default = "default_header")]
+    pub header: Option<String>,
+    /// The `baggage` member key that carries the tag (`gray`); `None` turns it off.
+    #[serde(default = "default_baggage")]
+    pub baggage: Option<String>,
+    /// Whether a tag on an incoming request picks its variant.
+    #[serde(default)]
+    pub incoming: Incoming,
+}
+
+fn default_header() -> Option<String> {
+    Some(crate::tag::DEFAULT_HEADER.to_owned())
+}
+
+fn default_baggage() -> Option<String> {
+    Some(crate::tag::DEFAULT_BAGGAGE_KEY.to_owned())
+}
+
+impl Default for Propagation {
+    fn default() -> Self {
+        Propagation {
+            header: default_header(),
+            baggage: default_baggage(),
+            incoming: Incoming::Ignore,
+        }
+    }
+}
+
+/// What to do with a tag that arrives on a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Incoming {
+    /// Incoming tags are ignored (and overwritten downstream): outsiders cannot
+    /// pick a variant. Use it at the edge.
+    #[default]
+    Ignore,
+    /// A tag naming a declared variant (header first, then baggage) decides
+    /// the request without evaluating rules. Use it on internal services.
+    Trust,
+}
+
+/// One rule: a condition, and the variant(s) it sends matching traffic to.
+///
+/// Exactly one of [`to`](Rule::to) and [`split`](Rule::split) must be set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// The rule's unique name: 1 to 64 of `[A-Za-z0-9._-]`.
+    pub name: String,
+    /// The condition; `None` holds for every request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<Condition>,
+    /// The one variant this rule sends traffic to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// The share of matching traffic that [`to`](Rule::to) takes, 0 to 100
+    /// with at most 4 decimals; `None` is 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<f64>,
+    /// Several variants by weight; what is left goes on to the next rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<Vec<Target>>,
+    /// Makes the weight draw a hash of a request key instead of random.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sticky: Option<Sticky>,
+}
+
+impl Rule {
+    /// A rule named `name` that sends every request to `variant`.
+    ///
+    /// ```
+    /// let rule = graymatch::Rule::to("all-gray", "gray");
+    /// assert_eq!(rule.to.as_deref(), Some("gray"));
+    /// ```
+    pub fn to(name: impl Into<String>, variant: impl Into<String>) -> Self {
+        Rule {
+            name: name.into(),
+            when: None,
+            to: Some(variant.into()),
+            percent: None,
+            split: None,
+            sticky: None,
+        }
+    }
+
+    /// A rule named `name` that splits traffic among `targets`.
+    ///
+    /// ```
+    /// use graymatch::{Rule, Target};
+    /// let rule = Rule::split("abc", [Target::new("v2", 5.0), Target::new("v3", 5.0)]);
+    /// assert_eq!(rule.split.unwrap().len(), 2);
+    /// ```
+    pub fn split(name: impl Into<String>, targets: impl IntoIterator<Item = Target>) -> Self {
+        Rule {
+            name: name.into(),
+            when: None,
+            to: None,
+            percent: None,
+            split: Some(targets.into_iter().collect()),
+            sticky: None,
+        }
+    }
+
+    /// Sets the condition.
+    ///
+    /// ```
+    /// use graymatch::{Condition, Field, Op, Rule};
+    /// let rule = Rule::to("t", "gray").when(Condition::Cookie(Field::new("t", Op::Present(true))));
+    /// assert!(rule.when.is_some());
+    /// ```
+    #[must_use]
+    pub fn when(mut self, condition: Condition) -> Self {
+        self.when = Some(condition);
+        self
+    }
+
+    /// Sets the percent of [`to`](Rule::to).
+    ///
+    /// ```
+    /// assert_eq!(graymatch::Rule::to("t", "gray").percent(12.5).percent, Some(12.5));
+    /// ```
+    #[must_use]
+    pub fn percent(mut self, percent: f64) -> Self {
+        self.percent = Some(percent);
+        self
+    }
+
+    /// Makes the draw sticky by a header, with the default salt, algorithm
+    /// and missing-key policy.
+    ///
+    /// ```
+    /// let rule = graymatch::Rule::to("t", "gray").percent(5.0).sticky_header("x-user-id");
+    /// assert_eq!(rule.sticky.unwrap().header.as_deref(), Some("x-user-id"));
+    /// ```
+    #[must_use]
+    pub fn sticky_header(mut self, header: impl Into<String>) -> Self {
+        self.sticky = Some(Sticky {
+            header: Some(header.into()),
+            ..Sticky::default()
+        });
+        self
+    }
+
+    /// Sets the sticky key and its options.
+    ///
+    /// ```
+    /// use graymatch::{Missing, Rule, Sticky};
+    /// let sticky = Sticky { cookie: Some("uid".into()), missing: Missing::Skip, ..Sticky::default() };
+    /// let rule = Rule::to("t", "gray").percent(5.0).sticky(sticky);
+    /// assert!(rule.sticky.is_some());
+    /// ```
+    #[must_use]
+    pub fn sticky(mut self, sticky: Sticky) -> Self {
+        self.sticky = Some(sticky);
+        self
+    }
+}
+
+/// One target of a [`split`](Rule::split): a variant and its percent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// The variant.
+    pub to: String,
+    /// Its percent, 0 to 100 with at most 4 decimals.
+    pub percent: f64,
+}
+
+impl Target {
+    /// A target.
+    ///
+    /// ```
+    /// let t = graymatch::Target::new("v2", 5.0);
+    /// assert_eq!((t.to.as_str(), t.percent), ("v2", 5.0));
+    /// ```
+    pub fn new(to: impl Into<String>, percent: f64) -> Self {
+        Target {
+            to: to.into(),
+            percent,
+        }
+    }
+}
+
+/// What makes a rule's weight draw sticky: the request key to hash, and how.
+///
+/// Exactly one of `header`, `cookie` and `query` must be set.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sticky {
+    /// Hash the first value of this header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// Hash the first value of this cookie.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<String>,
+    /// Hash the first (decoded) value of this query parameter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// The salt hashed before the key; `None` is the rule's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+    /// How the hash becomes a bucket.
+    #[serde(default)]
+    pub algorithm: Algorithm,
+    /// What to do with a request that has no key.
+    #[serde(default)]
+    pub missing: Missing,
+}
+
+/// How a sticky hash becomes a place among the targets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// `bucket = h % 1_000_000`, targets in ppm ranges in list order.
+    #[default]
+    Graymatch,
+    /// `n = h % 100 + 1`, the first target whose cumulative integer percent
+    /// is at least `n`: the users of an Unleash gradual rollout.
+    Unleash,
+}
+
+/// What a sticky rule does with a request that carries no key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Missing {
+    /// Draw at random.
+    #[default]
+    Random,
+    /// The rule does not decide; the request goes on to the next rule.
+    Skip,
+}
+
+/// A condition on a request: one leaf, or `all`/`any`/`not` of conditions.
+///
+/// In YAML: `{ header: { name: x-region, in: [hz, sh] } }`,
+/// `{ all: [ ... ] }`, `{ not: { ... } }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "CondRepr", into = "CondRepr")]
+pub enum Condition {
+    /// Every condition holds (an empty list holds).
+    All(Vec<Condition>),
+    /// At least one condition holds (an empty list never holds).
+    Any(Vec<Condition>),
+    /// The condition does not hold.
+    Not(Box<Condition>),
+    /// A header (name case-insensitive; every line, as sent).
+    Header(Field),
+    /// A cookie (name case-sensitive; every pair of every `Cookie` header).
+    Cookie(Field),
+    /// A query parameter (names and values percent-decoded, `+` is space).
+    Query(Field),
+    /// The URI path, not decoded.
+    Path(Test),
+    /// The method.
+    Method(Test),
+}
+
+/// A named field of a request (header, cookie or query parameter) and the
+/// test its values must pass.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "FieldRepr", into = "FieldRepr")]
+pub struct Field {
+    /// The header, cookie or parameter name.
+    pub name: String,
+    /// The test.
+    pub test: Test,
+}
+
+impl Field {
+    /// A field test, case-sensitive.
+    ///
+    /// ```
+    /// use graymatch::{Field, Op};
+    /// let f = Field::new("x-region", Op::In(vec!["hz".into(), "sh".into()])).ignore_case();
+    /// assert!(f.test.ignore_case);
+    /// ```
+    pub fn new(name: impl Into<String>, op: Op) -> Self {
+        Field {
+            name: name.into(),
+            test: Test::new(op),
+        }
+    }
+
+    /// Makes the string comparison ASCII case-insensitive.
+    #[must_use]
+    pub fn ignore_case(mut self) -> Self {
+        self.test.ignore_case = true;
+        self
+    }
+}
+
+/// A test on a value: one operation and whether case is ignored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "FieldRepr", into = "FieldRepr")]
+pub struct Test {
+    /// The operation.
+    pub op: Op,
+    /// Compare ASCII letters case-insensitively (string operations only).
+    pub ignore_case: bool,
+}
+
+impl Test {
+    /// A case-sensitive test.
+    ///
+    /// ```
+    /// let t = graymatch::Test::new(graymatch::Op::Prefix("/api/".into()));
+    /// assert!(!t.ignore_case);
+    /// ```
+    pub fn new(op: Op) -> Self {
+        Test {
+            op,
+            ignore_case: false,
+        }
+    }
+}
+
+/// The operation of a leaf condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// The value equals this string.
+    Equals(String),
+    /// The value equals one of these strings.
+    In(Vec<String>),
+    /// The value starts with this string.
+    Prefix(String),
+    /// The value ends with this string.
+    Suffix(String),
+    /// The value contains this string.
+    Contains(String),
+    /// The whole value matches this regular expression.
+    Regex(String),
+    /// `true`: there is at least one occurrence; `false`: there is none.
+    Present(bool),
+}
+
+impl Op {
+    /// The operation's name as it is written in a rule file.
+    ///
+    /// ```
+    /// assert_eq!(graymatch::Op::In(vec![]).keyword(), "in");
+    /// ```
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Op::Equals(_) => "equals",
+            Op::In(_) => "in",
+            Op::Prefix(_) => "prefix",
+            Op::Suffix(_) => "suffix",
+            Op::Contains(_) => "contains",
+            Op::Regex(_) => "regex",
+            Op::Present(_) => "present",
+        }
+    }
+}
+
+/// The flat text form of a leaf: `{name?, <one op>, ignore_case?}`.
+#[derive(Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldRepr {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    equals: Option<String>,
+    #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
+    in_: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    suffix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    contains: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    regex: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    present: Option<bool>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    ignore_case: bool,
+}
+
+impl FieldRepr {
+    fn into_test(self) -> Result<(Option<String>, Test), String> {
+        let mut ops = Vec::new();
+        let FieldRepr {
+            name,
+            equals,
+            in_,
+            prefix,
+            suffix,
+            contains,
+            regex,
+            present,
+            ignore_case,
+        } = self;
+        ops.extend(equals.map(Op::Equals));
+        ops.extend(in_.map(Op::In));
+        ops.extend(prefix.map(Op::Prefix));
+        ops.extend(suffix.map(Op::Suffix));
+        ops.extend(contains.map(Op::Contains));
+        ops.extend(regex.map(Op::Regex));
+        ops.extend(present.map(Op::Present));
+        if ops.len() != 1 {
+            let found: Vec<&str> = ops.iter().map(Op::keyword).collect();
+            return Err(format!(
+                "a condition needs exactly one of equals, in, prefix, suffix, contains, regex, present (found {})",
+                if found.is_empty() {
+                    "none".to_owned()
+                } else {
+                    found.join(", ")
+                }
+            ));
+        }
+        let op = ops.pop().expect("one op");
+        Ok((name, Test { op, ignore_case }))
+    }
+
+    fn from_test(name: Option<String>, test: Test) -> Self {
+        let mut repr = FieldRepr {
+            name,
+            ignore_case: test.ignore_case,
+            ..FieldRepr::default()
+        };
+        match test.op {
+            Op::Equals(s) => repr.equals = Some(s),
+            Op::In(v) => repr.in_ = Some(v),
+            Op::Prefix(s) => repr.prefix = Some(s),
+            Op::Suffix(s) => repr.suffix = Some(s),
+            Op::Contains(s) => repr.contains = Some(s),
+            Op::Regex(s) => repr.regex = Some(s),
+            Op::Present(b) => repr.present = Some(b),
+        }
+        repr
+    }
+}
+
+impl TryFrom<FieldRepr> for Field {
+    type Error = String;
+    fn try_from(repr: FieldRepr) -> Result<Self, String> {
+        match repr.into_test()? {
+            (Some(name), test) => Ok(Field { name, test }),
+            (None, _) => Err("a header, cookie or query condition needs a `name`".to_owned()),
+        }
+    }
+}
+
+impl From<Field> for FieldRepr {
+    fn from(field: Field) -> Self {
+        FieldRepr::from_test(Some(field.name), field.test)
+    }
+}
+
+impl TryFrom<FieldRepr> for Test {
+    type Error = String;
+    fn try_from(repr: FieldRepr) -> Result<Self, String> {
+        match repr.into_test()? {
+            (None, test) => Ok(test),
+            (Some(_), _) => Err("a path or method condition takes no `name`".to_owned()),
+        }
+    }
+}
+
+impl From<Test> for FieldRepr {
+    fn from(test: Test) -> Self {
+        FieldRepr::from_test(None, test)
+    }
+}
+
+/// The text form of a condition: a map with exactly one key. (A struct of
+/// options rather than serde's externally tagged enum, which YAML reads as
+/// `!tags`.)
+#[derive(Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CondRepr {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    all: Option<Vec<Condition>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    any: Option<Vec<Condition>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    not: Option<Box<Condition>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    header: Option<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cookie: Option<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    query: Option<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    path: Option<Test>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    method: Option<Test>,
+}
+
+impl TryFrom<CondRepr> for Condition {
+    type Error = String;
+    fn try_from(r: CondRepr) -> Result<Self, String> {
+        let mut found = Vec::new();
+        found.extend(r.all.map(Condition::All));
+        found.extend(r.any.map(Condition::Any));
+        found.extend(r.not.map(Condition::Not));
+        found.extend(r.header.map(Condition::Header));
+        found.extend(r.cookie.map(Condition::Cookie));
+        found.extend(r.query.map(Condition::Query));
+        found.extend(r.path.map(Condition::Path));
+        found.extend(r.method.map(Condition::Method));
+        if found.len() == 1 {
+            return Ok(found.pop().expect("one condition"));
+        }
+        let keys: Vec<&str> = found.iter().map(Condition::keyword).collect();
+        Err(format!(
+            "a condition has exactly one of all, any, not, header, cookie, query, path, method (found {})",
+            if keys.is_empty() { "none".to_owned() } else { keys.join(", ") }
+        ))
+    }
+}
+
+impl From<Condition> for CondRepr {
+    fn from(c: Condition) -> Self {
+        let mut r = CondRepr::default();
+        match c {
+            Condition::All(cs) => r.all = Some(cs),
+            Condition::Any(cs) => r.any = Some(cs),
+            Condition::Not(c) => r.not = Some(c),
+            Condition::Header(f) => r.header = Some(f),
+            Condition::Cookie(f) => r.cookie = Some(f),
+            Condition::Query(f) => r.query = Some(f),
+            Condition::Path(t) => r.path = Some(t),
+            Condition::Method(t) => r.method = Some(t),
+        }
+        r
+    }
+}
+
+impl Condition {
+    /// The condition's key as a rule file writes it (`all`, `header`, ...).
+    ///
+    /// ```
+    /// assert_eq!(graymatch::Condition::All(vec![]).keyword(), "all");
+    /// ```
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Condition::All(_) => "all",
+            Condition::Any(_) => "any",
+            Condition::Not(_) => "not",
+            Condition::Header(_) => "header",
+            Condition::Cookie(_) => "cookie",
+            Condition::Query(_) => "query",
+            Condition::Path(_) => "path",
+            Condition::Method(_) => "method",
+        }
+    }
+}

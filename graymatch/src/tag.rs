@@ -1,0 +1,265 @@
+//! The gray tag: a decided variant as it travels to the next service, in a
+//! header (`x-gray: gray`) and a W3C `baggage` member (`gray=gray`).
+
+use std::fmt;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::error::InvalidTag;
+use crate::intern::intern;
+use crate::scan::{self, BAGGAGE_MAX_BYTES, BAGGAGE_MAX_MEMBERS};
+
+/// The header that carries the tag unless a rule set says otherwise.
+pub const DEFAULT_HEADER: &str = "x-gray";
+/// The `baggage` member key that carries the tag unless a rule set says otherwise.
+pub const DEFAULT_BAGGAGE_KEY: &str = "gray";
+
+/// A variant and where to write it on an outbound request.
+///
+/// Get one from [`Matcher::tag`](crate::Matcher::tag) (which carries the rule
+/// set's propagation settings) or [`Tag::new`] (the default `x-gray` header
+/// and `gray` baggage key). It is `Copy` and `'static`, so it can sit in a
+/// task-local or in request extensions.
+///
+/// ```
+/// use http::HeaderMap;
+///
+/// let tag = graymatch::Tag::new("gray")?;
+/// let mut headers = HeaderMap::new();
+/// headers.insert("baggage", "tenant=acme, gray=old".parse().unwrap());
+/// tag.write(&mut headers);
+/// assert_eq!(headers["x-gray"], "gray");
+/// assert_eq!(headers["baggage"], "tenant=acme,gray=gray");
+/// # Ok::<(), graymatch::InvalidTag>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tag {
+    variant: &'static str,
+    header: Option<&'static str>,
+    baggage: Option<&'static str>,
+}
+
+impl Tag {
+    /// A tag for `variant` with the default header and baggage key.
+    ///
+    /// # Errors
+    ///
+    /// When `variant` is not 1 to 64 of `[A-Za-z0-9._-]`.
+    ///
+    /// ```
+    /// assert!(graymatch::Tag::new("v2.1-beta_3").is_ok());
+    /// assert!(graymatch::Tag::new("").is_err());
+    /// assert!(graymatch::Tag::new("a,b").is_err());
+    /// ```
+    pub fn new(variant: &str) -> Result<Self, InvalidTag> {
+        if !is_valid_name(variant) {
+            return Err(InvalidTag::new());
+        }
+        Ok(Tag {
+            variant: intern(variant),
+            header: Some(DEFAULT_HEADER),
+            baggage: Some(DEFAULT_BAGGAGE_KEY),
+        })
+    }
+
+    /// A tag from names a rule set has validated (header lowercased).
+    pub(crate) fn from_parts(
+        variant: &'static str,
+        header: Option<&'static str>,
+        baggage: Option<&'static str>,
+    ) -> Self {
+        Tag {
+            variant,
+            header,
+            baggage,
+        }
+    }
+
+    /// The variant.
+    ///
+    /// ```
+    /// assert_eq!(graymatch::Tag::new("gray").unwrap().variant(), "gray");
+    /// ```
+    #[inline]
+    pub fn variant(&self) -> &'static str {
+        self.variant
+    }
+
+    /// The header this tag is written to, if any.
+    ///
+    /// ```
+    /// assert_eq!(graymatch::Tag::new("gray").unwrap().header(), Some("x-gray"));
+    /// ```
+    #[inline]
+    pub fn header(&self) -> Option<&'static str> {
+        self.header
+    }
+
+    /// The baggage member key this tag is written to, if any.
+    ///
+    /// ```
+    /// assert_eq!(graymatch::Tag::new("gray").unwrap().baggage_key(), Some("gray"));
+    /// ```
+    #[inline]
+    pub fn baggage_key(&self) -> Option<&'static str> {
+        self.baggage
+    }
+
+    /// Writes the tag onto `headers`: the header is set (replacing every
+    /// earlier line), and the baggage member is merged into `baggage` (other
+    /// members kept in order, an earlier member with the same key replaced,
+    /// all lines joined into one).
+    ///
+    /// Existing members are kept within the W3C limits (8,192 bytes, 180
+    /// members) with room for the tag: members past them are dropped.
+    ///
+    /// ```
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.append("baggage", "a=1".parse().unwrap());
+    /// headers.append("baggage", "gray=stable;p=1, b=2".parse().unwrap());
+    /// headers.insert("x-gray", "stable".parse().unwrap());
+    /// graymatch::Tag::new("gray").unwrap().write(&mut headers);
+    /// assert_eq!(headers.get_all("x-gray").iter().count(), 1);
+    /// assert_eq!(headers["x-gray"], "gray");
+    /// assert_eq!(headers["baggage"], "a=1,b=2,gray=gray");
+    /// ```
+    pub fn write(&self, headers: &mut HeaderMap) {
+        if let Some(header) = self.header {
+            headers.insert(
+                HeaderName::from_static(header),
+                HeaderValue::from_static(self.variant),
+            );
+        }
+        if let Some(key) = self.baggage {
+            write_baggage(headers, key, self.variant);
+        }
+    }
+}
+
+impl fmt::Debug for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tag")
+            .field("variant", &self.variant)
+            .field("header", &self.header)
+            .field("baggage", &self.baggage)
+            .finish()
+    }
+}
+
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.variant)
+    }
+}
+
+/// Whether `name` is a valid variant or rule name: 1 to 64 of `[A-Za-z0-9._-]`.
+///
+/// ```
+/// assert!(graymatch::tag::is_valid_name("canary-20"));
+/// assert!(!graymatch::tag::is_valid_name("canary 20"));
+/// ```
+pub fn is_valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn write_baggage(headers: &mut HeaderMap, key: &str, variant: &str) {
+    let member_len = key.len() + 1 + variant.len();
+    let mut out: Vec<u8> = Vec::new();
+    let mut members = 0usize;
+    let lines = headers.get_all("baggage");
+    let mut line_count = 0;
+    for line in lines {
+        line_count += 1;
+        for member in line.as_bytes().split(|&b| b == b',') {
+            let member = scan::trim(member);
+            if member.is_empty() {
+                continue;
+            }
+            let kv = member.split(|&b| b == b';').next().unwrap_or(member);
+            let k = scan::trim(kv.split(|&b| b == b'=').next().unwrap_or(kv));
+            if k == key.as_bytes() {
+                continue;
+            }
+            let sep = usize::from(!out.is_empty());
+            if members + 1 >= BAGGAGE_MAX_MEMBERS
+                || out.len() + sep + member.len() + 1 + member_len > BAGGAGE_MAX_BYTES
+            {
+                continue;
+            }
+            if sep == 1 {
+                out.push(b',');
+            }
+            out.extend_from_slice(member);
+            members += 1;
+        }
+    }
+    if line_count == 0 {
+        let mut v = String::with_capacity(member_len);
+        v.push_str(key);
+        v.push('=');
+        v.push_str(variant);
+        if let Ok(value) = HeaderValue::from_str(&v) {
+            headers.insert("baggage", value);
+        }
+        return;
+    }
+    if !out.is_empty() {
+        out.push(b',');
+    }
+    out.extend_from_slice(key.as_bytes());
+    out.push(b'=');
+    out.extend_from_slice(variant.as_bytes());
+    // Kept members came from valid header values and the tag is validated,
+    // so this only fails on bytes a HeaderValue never holds.
+    if let Ok(value) = HeaderValue::from_bytes(&out) {
+        headers.insert("baggage", value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn baggage_merge_cases() {
+        let cases: &[(&str, &[&str], &str)] = &[
+            ("no baggage", &[], "gray=v2"),
+            ("other member kept", &["a=1"], "a=1,gray=v2"),
+            ("old member replaced", &["gray=v1,a=1"], "a=1,gray=v2"),
+            ("properties kept", &["a=1;p=2"], "a=1;p=2,gray=v2"),
+            ("spaces trimmed", &["  a=1 ,  b=2  "], "a=1,b=2,gray=v2"),
+            ("repeated lines joined", &["a=1", "gray=x", "b=2"], "a=1,b=2,gray=v2"),
+            ("empty members dropped", &[",,a=1,,"], "a=1,gray=v2"),
+            ("key with spaces", &[" gray = x ;q"], "gray=v2"),
+            ("prefix key is another key", &["grayish=1"], "grayish=1,gray=v2"),
+        ];
+        for (name, lines, want) in cases {
+            let mut h = HeaderMap::new();
+            for l in *lines {
+                h.append("baggage", l.parse().unwrap());
+            }
+            Tag::new("v2").unwrap().write(&mut h);
+            assert_eq!(h.get_all("baggage").iter().count(), 1, "case {name}");
+            assert_eq!(h["baggage"], *want, "case {name}");
+        }
+    }
+
+    #[test]
+    fn oversized_baggage_keeps_the_tag_within_limits() {
+        let mut h = HeaderMap::new();
+        let line = (0..400).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(",");
+        h.insert("baggage", line.parse().unwrap());
+        Tag::new("gray").unwrap().write(&mut h);
+        let out = h["baggage"].to_str().unwrap();
+        assert_eq!(out.split(',').count(), BAGGAGE_MAX_MEMBERS);
+        assert!(out.ends_with(",gray=gray"));
+
+        let mut h = HeaderMap::new();
+        h.insert("baggage", format!("big={}", "x".repeat(9000)).parse().unwrap());
+        Tag::new("gray").unwrap().write(&mut h);
+        assert_eq!(h["baggage"], "gray=gray");
+    }
+}
