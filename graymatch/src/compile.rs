@@ -10,7 +10,9 @@ use crate::error::CompileError;
 use crate::exact::ExactIndex;
 use crate::intern::intern;
 use crate::matcher::{CompiledRule, Draw, ExactRun, Matcher, Step, StickyKey, Tagging};
-use crate::rules::{Algorithm, Condition, Field, Incoming, Missing, Op, Rule, RuleSet, Sticky, Test};
+use crate::rules::{
+    Algorithm, Condition, Field, Incoming, Missing, Op, Rule, RuleSet, Sticky, Test,
+};
 use crate::sticky::{Murmur3, PPM};
 use crate::tag::is_valid_name;
 
@@ -73,7 +75,10 @@ impl Compiler {
                 let place = format!("variants[{i}]");
                 check_name(&place, "variant", v)?;
                 if c.variants.contains(&v.as_str()) {
-                    return Err(CompileError::invalid(place, format!("variant `{v}` is declared twice")));
+                    return Err(CompileError::invalid(
+                        place,
+                        format!("variant `{v}` is declared twice"),
+                    ));
                 }
                 c.variants.push(intern(v));
             }
@@ -113,7 +118,10 @@ impl Compiler {
             };
             check_name(&place, "rule", &rule.name)?;
             if !names.insert(rule.name.as_str()) {
-                return Err(CompileError::invalid(place, format!("rule name `{}` is used twice", rule.name)));
+                return Err(CompileError::invalid(
+                    place,
+                    format!("rule name `{}` is used twice", rule.name),
+                ));
             }
             rules.push(self.rule(&place, rule)?);
         }
@@ -134,7 +142,9 @@ impl Compiler {
             (Some(to), None) => vec![(to.as_str(), rule.percent.unwrap_or(100.0))],
             (None, Some(split)) => {
                 if rule.percent.is_some() {
-                    return Err(err("`percent` goes with `to`; a split gives each target its own".into()));
+                    return Err(err(
+                        "`percent` goes with `to`; a split gives each target its own".into(),
+                    ));
                 }
                 if split.is_empty() {
                     return Err(err("`split` needs at least one target".into()));
@@ -144,7 +154,10 @@ impl Compiler {
             (Some(_), Some(_)) => return Err(err("a rule has `to` or `split`, not both".into())),
             (None, None) => return Err(err("a rule needs `to` or `split`".into())),
         };
-        let algorithm = rule.sticky.as_ref().map_or(Algorithm::Graymatch, |s| s.algorithm);
+        let algorithm = rule
+            .sticky
+            .as_ref()
+            .map_or(Algorithm::Graymatch, |s| s.algorithm);
         let mut compiled = Vec::with_capacity(targets.len());
         let mut total: u32 = 0;
         for (to, percent) in targets {
@@ -162,7 +175,10 @@ impl Compiler {
             compiled.push((variant, total));
         }
         if total > PPM {
-            return Err(err(format!("percents sum to {}, more than 100", show_ppm(total))));
+            return Err(err(format!(
+                "percents sum to {}, more than 100",
+                show_ppm(total)
+            )));
         }
         let when = rule
             .when
@@ -216,7 +232,9 @@ fn tagging(set: &RuleSet) -> Result<Tagging, CompileError> {
         Some(k) => {
             return Err(CompileError::invalid(
                 "propagation.baggage",
-                format!("invalid baggage key {k:?}: a key is a token (letters, digits, !#$%&'*+-.^_`|~)"),
+                format!(
+                    "invalid baggage key {k:?}: a key is a token (letters, digits, !#$%&'*+-.^_`|~)"
+                ),
             ));
         }
         None => None,
@@ -260,7 +278,9 @@ fn show_ppm(ppm: u32) -> String {
     if frac == 0 {
         whole.to_string()
     } else {
-        format!("{whole}.{frac:04}").trim_end_matches('0').to_owned()
+        format!("{whole}.{frac:04}")
+            .trim_end_matches('0')
+            .to_owned()
     }
 }
 
@@ -282,7 +302,9 @@ fn cookie_name(name: &str) -> Result<Box<str>, String> {
     if !name.is_empty() && name.bytes().all(is_tchar) {
         Ok(name.into())
     } else {
-        Err(format!("invalid cookie name {name:?}: a cookie name is a token"))
+        Err(format!(
+            "invalid cookie name {name:?}: a cookie name is a token"
+        ))
     }
 }
 
@@ -316,19 +338,29 @@ fn compile_cond(cond: &Condition, place: &str, depth: usize) -> Result<Cond, Com
     Ok(match cond {
         Condition::All(cs) => Cond::All(list(cs, "all")?),
         Condition::Any(cs) => Cond::Any(list(cs, "any")?),
-        Condition::Not(c) => Cond::Not(Box::new(compile_cond(c, &format!("{place}.not"), depth + 1)?)),
+        Condition::Not(c) => Cond::Not(Box::new(compile_cond(
+            c,
+            &format!("{place}.not"),
+            depth + 1,
+        )?)),
         Condition::Header(f) => leaf(
-            header_name(&f.name).map(Source::Header).map_err(|m| err("header", m))?,
+            header_name(&f.name)
+                .map(Source::Header)
+                .map_err(|m| err("header", m))?,
             &f.test,
         )
         .map_err(|m| err("header", m))?,
         Condition::Cookie(f) => leaf(
-            cookie_name(&f.name).map(Source::Cookie).map_err(|m| err("cookie", m))?,
+            cookie_name(&f.name)
+                .map(Source::Cookie)
+                .map_err(|m| err("cookie", m))?,
             &f.test,
         )
         .map_err(|m| err("cookie", m))?,
         Condition::Query(f) => leaf(
-            query_name(&f.name).map(Source::Query).map_err(|m| err("query", m))?,
+            query_name(&f.name)
+                .map(Source::Query)
+                .map_err(|m| err("query", m))?,
             &f.test,
         )
         .map_err(|m| err("query", m))?,
@@ -352,18 +384,22 @@ fn leaf(source: Source, test: &Test) -> Result<Cond, String> {
         }
         Op::Equals(s) => StrOp::Equals(bytes(s)),
         Op::In(list) if list.is_empty() => return Err("`in` needs at least one value".into()),
-        Op::In(list) if list.len() <= IN_LIST_MAX => StrOp::InList(list.iter().map(bytes).collect()),
+        Op::In(list) if list.len() <= IN_LIST_MAX => {
+            StrOp::InList(list.iter().map(bytes).collect())
+        }
         Op::In(list) => {
             let mut set = ExactIndex::new(fold);
             for v in list {
                 set.entry(v.as_bytes(), || ());
             }
-            StrOp::InSet(set)
+            StrOp::InSet(Box::new(set))
         }
         Op::Prefix(s) => StrOp::Prefix(bytes(s)),
         Op::Suffix(s) => StrOp::Suffix(bytes(s)),
-        Op::Contains(s) if fold => StrOp::ContainsFolded(s.to_ascii_lowercase().into_bytes().into()),
-        Op::Contains(s) => StrOp::Contains(Finder::new(s.as_bytes()).into_owned()),
+        Op::Contains(s) if fold => {
+            StrOp::ContainsFolded(s.to_ascii_lowercase().into_bytes().into())
+        }
+        Op::Contains(s) => StrOp::Contains(Box::new(Finder::new(s.as_bytes()).into_owned())),
         Op::Regex(r) => StrOp::Regex(regex(r, fold)?),
     };
     Ok(Cond::Leaf(Leaf {
@@ -397,7 +433,10 @@ fn regex(pattern: &str, fold: bool) -> Result<regex::Regex, String> {
 
 /// What a rule tests when it is one exact-value leaf: the field, whether case
 /// folds, and the values.
-fn exact_leaf(rule: &Rule) -> Option<((u8, String, bool), Vec<&str>)> {
+/// The field an exact leaf tests: (kind, normalised name, ignore_case).
+type FieldKey = (u8, String, bool);
+
+fn exact_leaf(rule: &Rule) -> Option<(FieldKey, Vec<&str>)> {
     let (kind, field): (u8, &Field) = match rule.when.as_ref()? {
         Condition::Header(f) => (0, f),
         Condition::Cookie(f) => (1, f),

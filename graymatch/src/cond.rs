@@ -66,15 +66,10 @@ impl Source {
         mut f: impl FnMut(&[u8]) -> bool,
     ) -> bool {
         match self {
-            Source::Header(name) => req
-                .headers()
-                .get_all(name)
-                .iter()
-                .any(|v| f(v.as_bytes())),
+            Source::Header(name) => req.headers().get_all(name).iter().any(|v| f(v.as_bytes())),
             Source::Cookie(name) => scan::cookies(req.headers(), name).any(f),
-            Source::Query(name) => {
-                scan::query_params(req.uri().query(), name).any(|raw| scan::with_decoded(raw, true, &mut f))
-            }
+            Source::Query(name) => scan::query_params(req.uri().query(), name)
+                .any(|raw| scan::with_decoded(raw, true, &mut f)),
             Source::Path => f(req.uri().path().as_bytes()),
             Source::Method => f(req.method().as_str().as_bytes()),
         }
@@ -136,10 +131,10 @@ pub(crate) enum StrOp {
     /// Few values: compared one by one.
     InList(Box<[Box<[u8]>]>),
     /// Many values: hashed at compile time.
-    InSet(ExactIndex<()>),
+    InSet(Box<ExactIndex<()>>),
     Prefix(Box<[u8]>),
     Suffix(Box<[u8]>),
-    Contains(Finder<'static>),
+    Contains(Box<Finder<'static>>),
     /// A needle to find with ASCII case folding (stored lowercased).
     ContainsFolded(Box<[u8]>),
     Regex(Regex),

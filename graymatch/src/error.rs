@@ -25,7 +25,10 @@ pub struct CompileError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Kind {
     /// The text is not in the format, or not in the shape of a rule set.
-    Parse { format: &'static str, message: String },
+    Parse {
+        format: &'static str,
+        message: String,
+    },
     /// The rule set is well formed but invalid at `place`.
     Invalid { place: String, message: String },
 }

@@ -8,13 +8,16 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
+/// The keys (and values) that share one hash.
+type Bucket<V> = Vec<(Box<[u8]>, V)>;
+
 /// Exact strings mapped to values of `V`.
 #[derive(Debug, Clone)]
 pub(crate) struct ExactIndex<V> {
     state: ahash::RandomState,
     fold: bool,
     max_len: usize,
-    buckets: HashMap<u64, Vec<(Box<[u8]>, V)>, BuildHasherDefault<PassThrough>>,
+    buckets: HashMap<u64, Bucket<V>, BuildHasherDefault<PassThrough>>,
 }
 
 impl<V> ExactIndex<V> {

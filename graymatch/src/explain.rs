@@ -167,12 +167,16 @@ impl Matcher {
             }
             Draw::Random | Draw::Sticky(_) => {
                 let drawn = self.draw(rule, request);
-                let unleash = matches!(&rule.draw, Draw::Sticky(k) if k.algorithm == Algorithm::Unleash);
+                let unleash =
+                    matches!(&rule.draw, Draw::Sticky(k) if k.algorithm == Algorithm::Unleash);
                 let mut why = String::new();
                 match &rule.draw {
                     Draw::Sticky(key) if drawn.sticky || drawn.landing == Landing::NoKey => {
                         let name = source_name(&key.source);
-                        match key.source.first(request, |v| String::from_utf8_lossy(v).into_owned()) {
+                        match key
+                            .source
+                            .first(request, |v| String::from_utf8_lossy(v).into_owned())
+                        {
                             Some(v) => {
                                 let _ = write!(why, "sticky {name}={v:?}");
                             }
@@ -240,8 +244,11 @@ fn why_not<R: RequestHead + ?Sized>(model: &Condition, cond: &Cond, req: &R) -> 
             if ms.is_empty() {
                 return Some("any: [] never holds".to_owned());
             }
-            let reasons: Option<Vec<String>> =
-                ms.iter().zip(cs.iter()).map(|(m, c)| why_not(m, c, req)).collect();
+            let reasons: Option<Vec<String>> = ms
+                .iter()
+                .zip(cs.iter())
+                .map(|(m, c)| why_not(m, c, req))
+                .collect();
             reasons.map(|r| format!("none of any: {}", r.join("; ")))
         }
         (Condition::Not(m), Cond::Not(c)) => {

@@ -110,6 +110,7 @@
 //!
 //! Any serde format works with [`RuleSet`] directly.
 
+#![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod compile;
@@ -134,8 +135,8 @@ pub use explain::{Explanation, RuleTrace};
 pub use matcher::Matcher;
 pub use request::RequestHead;
 pub use rules::{
-    Algorithm, Condition, Field, Incoming, Missing, Op, Propagation, Rule, RuleSet, Sticky,
-    Target, Test,
+    Algorithm, Condition, Field, Incoming, Missing, Op, Propagation, Rule, RuleSet, Sticky, Target,
+    Test,
 };
 pub use shared::SharedMatcher;
 pub use tag::Tag;

@@ -166,7 +166,11 @@ impl Matcher {
 
     #[inline]
     fn default_decision(&self) -> Decision {
-        Decision::new(self.variants[usize::from(self.default)], None, Reason::Default)
+        Decision::new(
+            self.variants[usize::from(self.default)],
+            None,
+            Reason::Default,
+        )
     }
 
     #[inline]
@@ -348,7 +352,10 @@ impl fmt::Debug for Matcher {
         f.debug_struct("Matcher")
             .field("variants", &self.variants)
             .field("default", &self.default_variant())
-            .field("rules", &self.rules.iter().map(|r| r.name).collect::<Vec<_>>())
+            .field(
+                "rules",
+                &self.rules.iter().map(|r| r.name).collect::<Vec<_>>(),
+            )
             .field("tagging", &self.tagging)
             .finish_non_exhaustive()
     }

@@ -640,7 +640,11 @@ impl TryFrom<CondRepr> for Condition {
         let keys: Vec<&str> = found.iter().map(Condition::keyword).collect();
         Err(format!(
             "a condition has exactly one of all, any, not, header, cookie, query, path, method (found {})",
-            if keys.is_empty() { "none".to_owned() } else { keys.join(", ") }
+            if keys.is_empty() {
+                "none".to_owned()
+            } else {
+                keys.join(", ")
+            }
         ))
     }
 }

@@ -216,10 +216,7 @@ fn spill<R>(raw: &[u8], plus_is_space: bool, f: impl FnOnce(&[u8]) -> R) -> R {
 
 /// Decodes `raw` lazily, byte by byte.
 pub(crate) fn decode(raw: &[u8], plus_is_space: bool) -> Decode<'_> {
-    Decode {
-        raw,
-        plus_is_space,
-    }
+    Decode { raw, plus_is_space }
 }
 
 /// A lazy percent-decoder; never longer than its input.
@@ -295,7 +292,10 @@ fn split_pair(pair: &[u8]) -> Option<(&[u8], &[u8])> {
 pub(crate) fn trim(bytes: &[u8]) -> &[u8] {
     let is_ws = |b: &u8| *b == b' ' || *b == b'\t';
     let start = bytes.iter().position(|b| !is_ws(b)).unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|b| !is_ws(b)).map_or(start, |i| i + 1);
+    let end = bytes
+        .iter()
+        .rposition(|b| !is_ws(b))
+        .map_or(start, |i| i + 1);
     &bytes[start..end]
 }
 
@@ -377,13 +377,18 @@ mod tests {
             with_decoded(raw, *plus, |v| assert_eq!(v, *want, "case {name}"));
         }
         let long = "%41".repeat(200);
-        with_decoded(long.as_bytes(), true, |v| assert_eq!(v, "A".repeat(200).as_bytes()));
+        with_decoded(long.as_bytes(), true, |v| {
+            assert_eq!(v, "A".repeat(200).as_bytes())
+        });
     }
 
     #[test]
     fn baggage_limits() {
         // A member past 180 members is not read.
-        let mut line = (0..180).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(",");
+        let mut line = (0..180)
+            .map(|i| format!("k{i}=v"))
+            .collect::<Vec<_>>()
+            .join(",");
         line.push_str(",gray=late");
         let h = headers(&[("baggage", line.as_bytes())]);
         assert_eq!(baggage(&h, "gray"), None);

@@ -231,10 +231,18 @@ mod tests {
             ("old member replaced", &["gray=v1,a=1"], "a=1,gray=v2"),
             ("properties kept", &["a=1;p=2"], "a=1;p=2,gray=v2"),
             ("spaces trimmed", &["  a=1 ,  b=2  "], "a=1,b=2,gray=v2"),
-            ("repeated lines joined", &["a=1", "gray=x", "b=2"], "a=1,b=2,gray=v2"),
+            (
+                "repeated lines joined",
+                &["a=1", "gray=x", "b=2"],
+                "a=1,b=2,gray=v2",
+            ),
             ("empty members dropped", &[",,a=1,,"], "a=1,gray=v2"),
             ("key with spaces", &[" gray = x ;q"], "gray=v2"),
-            ("prefix key is another key", &["grayish=1"], "grayish=1,gray=v2"),
+            (
+                "prefix key is another key",
+                &["grayish=1"],
+                "grayish=1,gray=v2",
+            ),
         ];
         for (name, lines, want) in cases {
             let mut h = HeaderMap::new();
@@ -250,7 +258,10 @@ mod tests {
     #[test]
     fn oversized_baggage_keeps_the_tag_within_limits() {
         let mut h = HeaderMap::new();
-        let line = (0..400).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(",");
+        let line = (0..400)
+            .map(|i| format!("k{i}=v"))
+            .collect::<Vec<_>>()
+            .join(",");
         h.insert("baggage", line.parse().unwrap());
         Tag::new("gray").unwrap().write(&mut h);
         let out = h["baggage"].to_str().unwrap();
@@ -258,7 +269,10 @@ mod tests {
         assert!(out.ends_with(",gray=gray"));
 
         let mut h = HeaderMap::new();
-        h.insert("baggage", format!("big={}", "x".repeat(9000)).parse().unwrap());
+        h.insert(
+            "baggage",
+            format!("big={}", "x".repeat(9000)).parse().unwrap(),
+        );
         Tag::new("gray").unwrap().write(&mut h);
         assert_eq!(h["baggage"], "gray=gray");
     }

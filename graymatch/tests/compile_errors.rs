@@ -1,0 +1,314 @@
+//! Every invalid rule set is refused with an error that names its place.
+
+use graymatch::{Condition, Field, Op, Rule, RuleSet};
+
+/// (case, YAML rule set, expected message)
+const CASES: &[(&str, &str, &str)] = &[
+    (
+        "percent sum",
+        "default: s\nrules:\n  - {name: abc, split: [{to: a, percent: 60}, {to: b, percent: 60}]}",
+        "rules[0] (abc): percents sum to 120, more than 100",
+    ),
+    (
+        "percent sum with decimals",
+        "default: s\nrules:\n  - {name: abc, split: [{to: a, percent: 60.25}, {to: b, percent: 40}]}",
+        "rules[0] (abc): percents sum to 100.25, more than 100",
+    ),
+    (
+        "percent over 100",
+        "default: s\nrules:\n  - {name: r, to: g, percent: 101}",
+        "rules[0] (r): percent 101 is not between 0 and 100",
+    ),
+    (
+        "negative percent",
+        "default: s\nrules:\n  - {name: r, to: g, percent: -1}",
+        "rules[0] (r): percent -1 is not between 0 and 100",
+    ),
+    (
+        "five decimals",
+        "default: s\nrules:\n  - {name: r, to: g, percent: 1.00001}",
+        "rules[0] (r): percent 1.00001 has more than 4 decimals",
+    ),
+    (
+        "unleash non-integer",
+        "default: s\nrules:\n  - {name: r, to: g, percent: 2.5, sticky: {header: x-u, algorithm: unleash}}",
+        "rules[0] (r): percent 2.5 is not a whole number, as algorithm: unleash needs",
+    ),
+    (
+        "duplicate rule",
+        "default: s\nrules:\n  - {name: r, to: g}\n  - {name: r, to: g}",
+        "rules[1] (r): rule name `r` is used twice",
+    ),
+    (
+        "bad rule name",
+        "default: s\nrules:\n  - {name: 'has space', to: g}",
+        "rules[0]: invalid rule name \"has space\": names are 1 to 64 of [A-Za-z0-9._-]",
+    ),
+    (
+        "long rule name",
+        "default: s\nrules:\n  - {name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, to: g}",
+        "rules[0]: invalid rule name \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\": names are 1 to 64 of [A-Za-z0-9._-]",
+    ),
+    (
+        "bad variant name",
+        "default: s\nrules:\n  - {name: r, to: 'a,b'}",
+        "rules[0] (r): invalid variant name \"a,b\": names are 1 to 64 of [A-Za-z0-9._-]",
+    ),
+    (
+        "bad default",
+        "default: 'a b'",
+        "default: invalid variant name \"a b\": names are 1 to 64 of [A-Za-z0-9._-]",
+    ),
+    (
+        "undeclared variant",
+        "default: s\nvariants: [s, gray]\nrules:\n  - {name: r, to: grey}",
+        "rules[0] (r): variant `grey` is not declared in variants",
+    ),
+    (
+        "undeclared default",
+        "default: s\nvariants: [gray]",
+        "default: variant `s` is not declared in variants",
+    ),
+    (
+        "variant declared twice",
+        "default: s\nvariants: [s, s]",
+        "variants[1]: variant `s` is declared twice",
+    ),
+    (
+        "to and split",
+        "default: s\nrules:\n  - {name: r, to: g, split: [{to: a, percent: 1}]}",
+        "rules[0] (r): a rule has `to` or `split`, not both",
+    ),
+    (
+        "neither to nor split",
+        "default: s\nrules:\n  - {name: r}",
+        "rules[0] (r): a rule needs `to` or `split`",
+    ),
+    (
+        "percent with split",
+        "default: s\nrules:\n  - {name: r, percent: 5, split: [{to: a, percent: 1}]}",
+        "rules[0] (r): `percent` goes with `to`; a split gives each target its own",
+    ),
+    (
+        "empty split",
+        "default: s\nrules:\n  - {name: r, split: []}",
+        "rules[0] (r): `split` needs at least one target",
+    ),
+    (
+        "target twice",
+        "default: s\nrules:\n  - {name: r, split: [{to: a, percent: 1}, {to: a, percent: 2}]}",
+        "rules[0] (r): variant `a` is a target twice",
+    ),
+    (
+        "bad header name",
+        "default: s\nrules:\n  - {name: r, to: g, when: {header: {name: 'x a', equals: v}}}",
+        "rules[0] (r): when.header: invalid header name \"x a\"",
+    ),
+    (
+        "nested bad header name",
+        "default: s\nrules:\n  - {name: r, to: g, when: {all: [{path: {prefix: /}}, {not: {header: {name: '', present: true}}}]}}",
+        "rules[0] (r): when.all[1].not.header: invalid header name \"\"",
+    ),
+    (
+        "bad cookie name",
+        "default: s\nrules:\n  - {name: r, to: g, when: {cookie: {name: 'a;b', equals: v}}}",
+        "rules[0] (r): when.cookie: invalid cookie name \"a;b\": a cookie name is a token",
+    ),
+    (
+        "empty query name",
+        "default: s\nrules:\n  - {name: r, to: g, when: {query: {name: '', equals: v}}}",
+        "rules[0] (r): when.query: a query parameter name cannot be empty",
+    ),
+    (
+        "bad regex",
+        "default: s\nrules:\n  - {name: r, to: g, when: {header: {name: x, regex: 'a('}}}",
+        "rules[0] (r): when.header: regex \"a(\" does not compile: unclosed group",
+    ),
+    (
+        "unbalanced regex cannot escape anchors",
+        "default: s\nrules:\n  - {name: r, to: g, when: {path: {regex: 'a)|(b'}}}",
+        "rules[0] (r): when.path: regex \"a)|(b\" does not compile: unopened group",
+    ),
+    (
+        "regex too big",
+        "default: s\nrules:\n  - {name: r, to: g, when: {header: {name: x, regex: '\\w{1000}\\w{1000}'}}}",
+        "rules[0] (r): when.header: regex \"\\\\w{1000}\\\\w{1000}\" does not compile: Compiled regex exceeds size limit of 1048576 bytes.",
+    ),
+    (
+        "empty in",
+        "default: s\nrules:\n  - {name: r, to: g, when: {header: {name: x, in: []}}}",
+        "rules[0] (r): when.header: `in` needs at least one value",
+    ),
+    (
+        "ignore_case with present",
+        "default: s\nrules:\n  - {name: r, to: g, when: {header: {name: x, present: true, ignore_case: true}}}",
+        "rules[0] (r): when.header: ignore_case goes with string operations, not present",
+    ),
+    (
+        "sticky needs one source",
+        "default: s\nrules:\n  - {name: r, to: g, percent: 5, sticky: {header: x, cookie: y}}",
+        "rules[0] (r): sticky: needs exactly one of header, cookie, query",
+    ),
+    (
+        "sticky no source",
+        "default: s\nrules:\n  - {name: r, to: g, percent: 5, sticky: {salt: x}}",
+        "rules[0] (r): sticky: needs exactly one of header, cookie, query",
+    ),
+    (
+        "sticky bad header",
+        "default: s\nrules:\n  - {name: r, to: g, percent: 5, sticky: {header: 'a b'}}",
+        "rules[0] (r): sticky: invalid header name \"a b\"",
+    ),
+    (
+        "propagation header",
+        "default: s\npropagation: {header: 'x gray'}",
+        "propagation.header: invalid header name \"x gray\"",
+    ),
+    (
+        "propagation baggage",
+        "default: s\npropagation: {baggage: 'a=b'}",
+        "propagation.baggage: invalid baggage key \"a=b\": a key is a token (letters, digits, !#$%&'*+-.^_`|~)",
+    ),
+];
+
+#[test]
+fn invalid_rule_sets_name_their_place() {
+    for (name, text, want) in CASES {
+        let set = RuleSet::from_yaml(text).unwrap_or_else(|e| panic!("{name}: parse: {e}"));
+        let err = set.compile().expect_err(name);
+        assert_eq!(err.to_string(), *want, "case {name}");
+        assert!(err.place().is_some(), "case {name}");
+    }
+}
+
+/// (case, YAML, substring of the message): shape errors found while reading.
+const PARSE_CASES: &[(&str, &str, &str)] = &[
+    ("missing default", "rules: []", "missing field `default`"),
+    (
+        "unknown top-level field",
+        "default: s\ncolour: red",
+        "unknown field `colour`",
+    ),
+    (
+        "unknown rule field",
+        "default: s\nrules:\n  - {name: r, to: g, weight: 5}",
+        "unknown field `weight`",
+    ),
+    (
+        "two ops",
+        "default: s\nrules:\n  - {name: r, to: g, when: {header: {name: x, equals: a, prefix: b}}}",
+        "exactly one of equals, in, prefix, suffix, contains, regex, present (found equals, prefix)",
+    ),
+    (
+        "no op",
+        "default: s\nrules:\n  - {name: r, to: g, when: {header: {name: x}}}",
+        "(found none)",
+    ),
+    (
+        "leaf without name",
+        "default: s\nrules:\n  - {name: r, to: g, when: {cookie: {equals: a}}}",
+        "needs a `name`",
+    ),
+    (
+        "path with name",
+        "default: s\nrules:\n  - {name: r, to: g, when: {path: {name: x, equals: a}}}",
+        "takes no `name`",
+    ),
+    (
+        "two condition keys",
+        "default: s\nrules:\n  - {name: r, to: g, when: {header: {name: x, equals: a}, cookie: {name: x, equals: a}}}",
+        "(found header, cookie)",
+    ),
+    (
+        "unknown condition",
+        "default: s\nrules:\n  - {name: r, to: g, when: {body: {equals: a}}}",
+        "unknown field `body`",
+    ),
+    (
+        "bad incoming",
+        "default: s\npropagation: {incoming: maybe}",
+        "unknown variant `maybe`",
+    ),
+    (
+        "bad algorithm",
+        "default: s\nrules:\n  - {name: r, to: g, sticky: {header: x, algorithm: md5}}",
+        "unknown variant `md5`",
+    ),
+    (
+        "percent as text",
+        "default: s\nrules:\n  - {name: r, to: g, percent: many}",
+        "invalid type",
+    ),
+    ("not yaml", "default: [", "invalid YAML rule set"),
+];
+
+#[test]
+fn malformed_text_is_refused_with_its_place() {
+    for (name, text, want) in PARSE_CASES {
+        let err = RuleSet::from_yaml(text).expect_err(name);
+        let msg = err.to_string();
+        assert!(msg.contains(want), "case {name}: {msg}");
+        assert!(
+            msg.starts_with("invalid YAML rule set: "),
+            "case {name}: {msg}"
+        );
+        assert_eq!(err.place(), None);
+    }
+}
+
+#[test]
+fn json_and_toml_errors_too() {
+    let err =
+        RuleSet::from_json(r#"{"default": "s", "rules": [{"name": "r", "to": "g", "colour": 1}]}"#)
+            .unwrap_err();
+    assert!(err.to_string().contains("unknown field `colour`"), "{err}");
+    assert!(err.to_string().contains("line 1"), "{err}");
+    let err = RuleSet::from_toml("default = \"s\"\n[[rules]]\nname = \"r\"\nto = \"g\"\nwhen = { header = { name = \"x\" } }\n").unwrap_err();
+    assert!(err.to_string().contains("(found none)"), "{err}");
+}
+
+#[test]
+fn nesting_deeper_than_the_limit_is_refused() {
+    let mut cond = Condition::Header(Field::new("x", Op::Present(true)));
+    for _ in 0..graymatch::MAX_DEPTH {
+        cond = Condition::Not(Box::new(cond));
+    }
+    let mut set = RuleSet::new("s");
+    set.rules.push(Rule::to("deep", "g").when(cond));
+    let err = set.compile().unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("rules[0] (deep): when.not.not."),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .ends_with("conditions nest deeper than 32 levels"),
+        "{err}"
+    );
+
+    // One level less compiles.
+    let mut cond = Condition::Header(Field::new("x", Op::Present(true)));
+    for _ in 0..graymatch::MAX_DEPTH - 1 {
+        cond = Condition::Not(Box::new(cond));
+    }
+    set.rules[0] = Rule::to("deep", "g").when(cond);
+    assert!(set.compile().is_ok());
+}
+
+#[test]
+fn deep_json_is_refused_without_overflowing_the_stack() {
+    // Regression guard: serde_json's recursion limit stops this before compile.
+    let deep = format!(
+        "{{\"default\": \"s\", \"rules\": [{{\"name\": \"r\", \"to\": \"g\", \"when\": {}{}}}]}}",
+        "{\"not\": ".repeat(5_000),
+        "}".repeat(5_000)
+    );
+    assert!(RuleSet::from_json(&deep).is_err());
+    let deep_yaml = format!(
+        "default: s\nrules:\n  - name: r\n    to: g\n    when: {}{{path: {{present: true}}}}{}\n",
+        "{not: ".repeat(5_000),
+        "}".repeat(5_000)
+    );
+    assert!(RuleSet::from_yaml(&deep_yaml).is_err());
+}

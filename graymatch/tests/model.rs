@@ -1,0 +1,223 @@
+//! The compiled matcher agrees with a naive interpreter of the model over
+//! generated rule sets and requests.
+
+mod support;
+
+use graymatch::{
+    Algorithm, Condition, Field, Incoming, Missing, Op, Propagation, Rule, RuleSet, Sticky, Target,
+    Test,
+};
+use proptest::prelude::*;
+
+const VALUES: &[&str] = &["a", "b", "A", "ab", "a b", "", "ba", "%61", "x%zz"];
+const HEADERS: &[&str] = &["x-a", "x-b"];
+const COOKIES: &[&str] = &["c", "d"];
+const QUERIES: &[&str] = &["q", "r s"];
+const VARIANTS: &[&str] = &["v1", "v2", "v3"];
+
+fn value() -> impl Strategy<Value = String> {
+    prop::sample::select(VALUES).prop_map(str::to_owned)
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => value().prop_map(Op::Equals),
+        2 => prop::collection::vec(value(), 1..12).prop_map(Op::In),
+        1 => value().prop_map(Op::Prefix),
+        1 => value().prop_map(Op::Suffix),
+        1 => value().prop_map(Op::Contains),
+        1 => prop::sample::select(&["a.*", "[ab]+", ".*", "a b"][..]).prop_map(|r| Op::Regex(r.to_owned())),
+        1 => any::<bool>().prop_map(Op::Present),
+    ]
+}
+
+fn test() -> impl Strategy<Value = Test> {
+    (op(), any::<bool>()).prop_map(|(op, fold)| Test {
+        ignore_case: fold && !matches!(op, Op::Present(_)),
+        op,
+    })
+}
+
+fn leaf() -> impl Strategy<Value = Condition> {
+    prop_oneof![
+        4 => (prop::sample::select(HEADERS), test()).prop_map(|(n, test)| Condition::Header(Field { name: n.to_owned(), test })),
+        2 => (prop::sample::select(COOKIES), test()).prop_map(|(n, test)| Condition::Cookie(Field { name: n.to_owned(), test })),
+        2 => (prop::sample::select(QUERIES), test()).prop_map(|(n, test)| Condition::Query(Field { name: n.to_owned(), test })),
+        1 => test().prop_map(Condition::Path),
+        1 => test().prop_map(Condition::Method),
+    ]
+}
+
+fn condition() -> impl Strategy<Value = Condition> {
+    leaf().prop_recursive(3, 12, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Condition::All),
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Condition::Any),
+            inner.prop_map(|c| Condition::Not(Box::new(c))),
+        ]
+    })
+}
+
+fn sticky() -> impl Strategy<Value = Sticky> {
+    (0..3usize, any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+        |(src, skip, unleash, salt)| {
+            let mut s = Sticky {
+                missing: if skip { Missing::Skip } else { Missing::Random },
+                algorithm: if unleash {
+                    Algorithm::Unleash
+                } else {
+                    Algorithm::Graymatch
+                },
+                salt: salt.then(|| "salt".to_owned()),
+                ..Sticky::default()
+            };
+            match src {
+                0 => s.header = Some("x-a".to_owned()),
+                1 => s.cookie = Some("c".to_owned()),
+                _ => s.query = Some("q".to_owned()),
+            }
+            s
+        },
+    )
+}
+
+fn rule() -> impl Strategy<Value = Rule> {
+    let when = prop_oneof![
+        1 => Just(None),
+        3 => condition().prop_map(Some),
+        // Exact leaves on one header, so that runs share an index.
+        3 => (prop::collection::vec(value(), 1..4), any::<bool>()).prop_map(|(vs, fold)| {
+            let mut f = Field::new("x-a", Op::In(vs));
+            f.test.ignore_case = fold;
+            Some(Condition::Header(f))
+        }),
+    ];
+    let percent = prop::sample::select(&[0.0f64, 100.0, 100.0, 37.0, 62.5][..]);
+    (
+        when,
+        prop::sample::select(VARIANTS),
+        percent,
+        prop::option::weighted(0.7, sticky()),
+        any::<bool>(),
+    )
+        .prop_map(|(when, to, percent, sticky, split)| {
+            let percent = match &sticky {
+                Some(s) if s.algorithm == Algorithm::Unleash => percent.floor(),
+                _ => percent,
+            };
+            let mut rule = if split {
+                let half = (percent / 2.0).floor();
+                Rule::split("r", [Target::new(to, half), Target::new("v9", half)])
+            } else {
+                Rule::to("r", to).percent(percent)
+            };
+            rule.when = when;
+            rule.sticky = sticky;
+            rule
+        })
+}
+
+fn rule_set() -> impl Strategy<Value = RuleSet> {
+    (prop::collection::vec(rule(), 0..14), any::<bool>()).prop_map(|(rules, trust)| {
+        let mut set = RuleSet::new("v0");
+        set.propagation = Propagation {
+            incoming: if trust {
+                Incoming::Trust
+            } else {
+                Incoming::Ignore
+            },
+            ..Propagation::default()
+        };
+        set.rules = rules
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut r)| {
+                r.name = format!("r{i}");
+                r
+            })
+            .collect();
+        set
+    })
+}
+
+fn request() -> impl Strategy<Value = http::Request<()>> {
+    let header = (prop::sample::select(HEADERS), value());
+    let cookie = prop::collection::vec(
+        (prop::sample::select(COOKIES), value(), any::<bool>()),
+        0..4,
+    );
+    let query = prop::collection::vec(
+        (
+            prop::sample::select(&["q", "r+s", "r%20s", "q%zz"][..]),
+            prop::sample::select(&["a", "b", "a+b", "%41", "%zz", "A"][..]),
+        ),
+        0..4,
+    );
+    let tag = prop::sample::select(
+        &[
+            "",
+            "x-gray:v1",
+            "x-gray:nope",
+            "baggage:gray=v2",
+            "baggage:k=1, gray = v3;p",
+        ][..],
+    );
+    (
+        prop::collection::vec(header, 0..4),
+        prop::collection::vec(cookie, 0..3),
+        query,
+        prop::sample::select(&["/", "/a", "/ab", "/a b"][..]),
+        prop::sample::select(&["GET", "POST"][..]),
+        tag,
+    )
+        .prop_map(|(headers, cookies, query, path, method, tag)| {
+            let q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let path = path.replace(' ', "%20");
+            let uri = if q.is_empty() {
+                path
+            } else {
+                format!("{path}?{}", q.join("&"))
+            };
+            let mut r = http::Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(())
+                .unwrap();
+            for (n, v) in headers {
+                r.headers_mut().append(n, v.parse().unwrap());
+            }
+            for line in cookies {
+                let text: Vec<String> = line
+                    .iter()
+                    .map(|(n, v, quoted)| {
+                        if *quoted {
+                            format!("{n}=\"{v}\"")
+                        } else {
+                            format!("{n}={v}")
+                        }
+                    })
+                    .collect();
+                r.headers_mut()
+                    .append("cookie", text.join("; ").parse().unwrap());
+            }
+            if let Some((n, v)) = tag.split_once(':') {
+                r.headers_mut().append(n, v.parse().unwrap());
+            }
+            r
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    #[test]
+    fn compiled_agrees_with_naive(set in rule_set(), reqs in prop::collection::vec(request(), 1..16)) {
+        let m = set.compile().expect("generated rule sets are valid");
+        for req in &reqs {
+            if let Some((variant, rule)) = support::naive::decide(&set, req) {
+                let d = m.decide(req);
+                prop_assert_eq!((d.variant(), d.rule()), (variant.as_str(), rule.as_deref()), "{:?}", req);
+            }
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! `decide` allocates nothing: a counting global allocator watches it for
+//! every leaf kind and operation, exact-value runs, both sticky algorithms,
+//! random draws, and trusted tags read from the header and from baggage.
+//!
+//! The library forbids `unsafe`; a global allocator cannot be written
+//! without it, so this test file alone allows it.
+#![allow(unsafe_code)]
+
+mod support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use support::{req, yaml};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.with(|c| c.set(c.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCS.with(Cell::get);
+    f();
+    ALLOCS.with(Cell::get) - before
+}
+
+const RULES: &str = r#"
+default: stable
+propagation: { incoming: trust }
+variants: [stable, gray, v2, v3]
+rules:
+  - { name: h-eq, to: gray, when: { header: { name: x-a, equals: nope } } }
+  - { name: h-in, to: gray, when: { header: { name: x-a, in: [a, b, c, d, e, f, g, h, i, j], ignore_case: true } } }
+  - { name: h-prefix, to: gray, when: { header: { name: x-a, prefix: zz } } }
+  - { name: h-suffix, to: gray, when: { header: { name: x-a, suffix: zz, ignore_case: true } } }
+  - { name: h-contains, to: gray, when: { header: { name: x-a, contains: zz } } }
+  - { name: h-contains-ci, to: gray, when: { header: { name: x-a, contains: ZZ, ignore_case: true } } }
+  - { name: h-regex, to: gray, when: { header: { name: x-a, regex: 'z+[0-9]' } } }
+  - { name: h-present, to: gray, when: { header: { name: x-none, present: true } } }
+  - { name: c-eq, to: gray, when: { cookie: { name: sid, equals: nope } } }
+  - { name: c-regex, to: gray, when: { cookie: { name: sid, regex: 'z.*' } } }
+  - { name: q-eq, to: gray, when: { query: { name: team, equals: nope } } }
+  - { name: q-prefix, to: gray, when: { query: { name: team name, prefix: zz } } }
+  - { name: path, to: gray, when: { path: { prefix: /admin } } }
+  - { name: method, to: gray, when: { method: { in: [DELETE, PATCH] } } }
+  - { name: combo, to: gray, when: { all: [ { not: { cookie: { name: sid, present: true } } }, { any: [] } ] } }
+  - { name: run1, to: v2, when: { header: { name: x-id, equals: k1 } } }
+  - { name: run2, to: v2, when: { header: { name: x-id, equals: k2 } } }
+  - { name: run3, to: v2, when: { header: { name: x-id, equals: k3 } } }
+  - { name: run4, to: v2, when: { header: { name: x-id, in: [k4, k5] } } }
+  - { name: random, to: v3, percent: 0.0001 }
+  - { name: unleash, to: v3, percent: 1, sticky: { cookie: uid, algorithm: unleash, salt: s } }
+  - { name: sticky-q, split: [ { to: v2, percent: 10 }, { to: v3, percent: 10 } ], sticky: { query: u } }
+  - { name: sticky-h, to: gray, percent: 100, sticky: { header: x-user-id, missing: skip } }
+"#;
+
+#[test]
+fn decide_allocates_nothing() {
+    let m = yaml(RULES);
+    let canonical = || {
+        req(
+            "GET",
+            "/cart?page=2&team%20name=blue+sky&team=red%20x&u=user%2D7&x=1",
+            &[
+                ("host", b"example.com"),
+                ("user-agent", b"curl/8"),
+                ("accept", b"*/*"),
+                ("x-a", b"value-\xff"),
+                ("x-a", b"other"),
+                ("x-id", b"k9"),
+                ("cookie", b"a=1; b=2; sid=\"abc\"; uid=u-1"),
+                ("cookie", b"c=3; d=4"),
+                ("x-user-id", b"user-42"),
+                ("baggage", b"k=v, other=1;p"),
+            ],
+        )
+    };
+    // (case, request, the rule that decides; `None` where a draw is random)
+    let cases: Vec<(&str, http::Request<()>, Option<&str>)> = vec![
+        (
+            "canonical, decided by a sticky rule",
+            canonical(),
+            Some("sticky-h"),
+        ),
+        (
+            "exact run hit",
+            req("GET", "/", &[("x-id", b"k5")]),
+            Some("run4"),
+        ),
+        (
+            "exact run, two lines",
+            req("GET", "/", &[("x-id", b"k9"), ("x-id", b"k2")]),
+            Some("run2"),
+        ),
+        (
+            "trusted header tag",
+            req("GET", "/", &[("x-gray", b"v2")]),
+            Some(""),
+        ),
+        (
+            "trusted baggage tag",
+            req(
+                "GET",
+                "/",
+                &[("x-gray", b"nope"), ("baggage", b"a=1, gray=%67ray;p=1")],
+            ),
+            Some(""),
+        ),
+        (
+            "long escaped query",
+            req("GET", &format!("/?team={}", "%41".repeat(80)), &[]),
+            None,
+        ),
+        ("no key: random draws", req("POST", "/", &[]), None),
+    ];
+    for (name, r, want) in &cases {
+        if let Some(want) = want {
+            assert_eq!(m.decide(r).rule().unwrap_or(""), *want, "case {name}");
+        }
+        // Warm up: regex engines cache per-thread scratch space on first use.
+        m.decide(r);
+        for _ in 0..100 {
+            let n = allocations(|| {
+                std::hint::black_box(m.decide(r));
+            });
+            assert_eq!(n, 0, "case {name}");
+        }
+    }
+    // The shared matcher loads without allocating, too.
+    let shared = graymatch::SharedMatcher::new(yaml(RULES));
+    let r = canonical();
+    shared.decide(&r);
+    assert_eq!(
+        allocations(|| {
+            std::hint::black_box(shared.decide(&r));
+        }),
+        0
+    );
+}
+
+#[test]
+fn counting_allocator_counts() {
+    // The watcher itself works: a Vec allocates.
+    assert!(
+        allocations(|| {
+            std::hint::black_box(vec![1u8; 16]);
+        }) >= 1
+    );
+}
