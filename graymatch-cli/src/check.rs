@@ -1,0 +1,107 @@
+//! `graymatch check`: validate rule files and summarise them.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use graymatch::{Algorithm, Matcher, Missing, Rule, RuleSet};
+
+use crate::load::{self, Error, Format};
+
+pub(crate) fn run(files: &[PathBuf], format: Option<Format>) -> Result<ExitCode, Error> {
+    let mut invalid = false;
+    for path in files {
+        match load::rules(path, format)? {
+            Ok((set, m)) => print!("{}", summary(&load::display(path), &set, &m)),
+            Err(e) => {
+                println!("{}: invalid: {e}", load::display(path));
+                invalid = true;
+            }
+        }
+    }
+    Ok(if invalid {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The summary `check` prints for a valid rule set.
+pub(crate) fn summary(name: &str, set: &RuleSet, m: &Matcher) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{name}: ok");
+    let _ = writeln!(out, "  default: {}", m.default_variant());
+    let _ = writeln!(
+        out,
+        "  variants: {}",
+        m.variants().collect::<Vec<_>>().join(", ")
+    );
+    let p = &set.propagation;
+    let _ = writeln!(
+        out,
+        "  propagation: header {}, baggage {}, incoming {}",
+        p.header.as_deref().unwrap_or("off"),
+        p.baggage.as_deref().unwrap_or("off"),
+        match p.incoming {
+            graymatch::Incoming::Ignore => "ignore",
+            graymatch::Incoming::Trust => "trust",
+        }
+    );
+    let _ = writeln!(out, "  rules:");
+    if set.rules.is_empty() {
+        let _ = writeln!(
+            out,
+            "    (none: every request gets {})",
+            m.default_variant()
+        );
+    }
+    for (i, rule) in set.rules.iter().enumerate() {
+        let _ = writeln!(out, "    {}. {}", i + 1, describe(rule));
+    }
+    out
+}
+
+/// `canary-20 -> gray 20% sticky header x-user-id when header x-region in ["hz"]`
+pub(crate) fn describe(rule: &Rule) -> String {
+    let mut s = format!("{} -> ", rule.name);
+    match (&rule.to, &rule.split) {
+        (Some(to), _) => {
+            let _ = write!(s, "{to} {}%", rule.percent.unwrap_or(100.0));
+        }
+        (None, Some(split)) => {
+            let parts: Vec<String> = split
+                .iter()
+                .map(|t| format!("{} {}%", t.to, t.percent))
+                .collect();
+            s.push_str(&parts.join(", "));
+        }
+        _ => {}
+    }
+    if let Some(sticky) = &rule.sticky {
+        let key = match (&sticky.header, &sticky.cookie, &sticky.query) {
+            (Some(h), _, _) => format!("header {h}"),
+            (_, Some(c), _) => format!("cookie {c}"),
+            (_, _, Some(q)) => format!("query {q}"),
+            _ => String::new(),
+        };
+        let _ = write!(
+            s,
+            " sticky {key} (salt {}, {}, missing {})",
+            sticky.salt.as_deref().unwrap_or(&rule.name),
+            match sticky.algorithm {
+                Algorithm::Graymatch => "graymatch",
+                Algorithm::Unleash => "unleash",
+            },
+            match sticky.missing {
+                Missing::Random => "random",
+                Missing::Skip => "skip",
+            }
+        );
+    } else if rule.percent.is_some_and(|p| p < 100.0) || rule.split.is_some() {
+        s.push_str(" random");
+    }
+    if let Some(when) = &rule.when {
+        let _ = write!(s, " when {when}");
+    }
+    s
+}
