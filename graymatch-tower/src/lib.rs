@@ -1,1 +1,103 @@
-//! placeholder
+//! Tower middleware for graymatch: decide each request's variant, route it
+//! to that variant's service, and carry the tag on every outbound call.
+//!
+//! - [`GrayLayer`] / [`Gray`]: around an axum `Router`, a tonic server or any
+//!   `http` tower service. Decides with a [`Matcher`](graymatch::Matcher) or
+//!   a [`SharedMatcher`](graymatch::SharedMatcher) (hot reload), writes the
+//!   tag on the request, stores the [`Decision`](graymatch::Decision) and
+//!   [`Tag`](graymatch::Tag) in its extensions, and calls the service of the
+//!   decided variant (the default's when that variant has none) with the tag
+//!   in the task's [`scope`].
+//! - [`PropagateGrayLayer`] / [`PropagateGray`]: around an outbound client
+//!   (hyper-util, tonic `Channel`); writes the current tag on each request.
+//! - [`reqwest::GrayPropagation`] (feature `reqwest`): the same for
+//!   `reqwest-middleware` clients.
+//! - [`scope::spawn`]: `tokio::spawn` that keeps the tag (task-locals are
+//!   not inherited by spawned tasks).
+//! - [`Counters`]: lock-free decision counts for metrics.
+//!
+//! # Full-link gray
+//!
+//! The edge service decides (`incoming: ignore`, so clients cannot pick a
+//! variant) and its outbound clients send the tag; internal services run
+//! `GrayLayer` with `incoming: trust`, so the tag decides there and the
+//! request keeps its variant on every hop, even for random splits.
+//!
+//! ```
+//! use graymatch::RuleSet;
+//! use graymatch_tower::{GrayLayer, PropagateGrayLayer};
+//! use http::{Request, Response};
+//! use std::convert::Infallible;
+//! use tower::{service_fn, Layer, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // An internal service that trusts tags and reports what it saw.
+//! let internal = GrayLayer::new(RuleSet::from_yaml(
+//!     "{default: stable, variants: [stable, gray], propagation: {incoming: trust}}")?.compile()?)
+//!     .layer(service_fn(|req: Request<()>| async move {
+//!         let d = *req.extensions().get::<graymatch::Decision>().unwrap();
+//!         Ok::<_, Infallible>(Response::new(d.variant()))
+//!     }));
+//! // Its client, as the edge's handler would hold it.
+//! let client = PropagateGrayLayer::new().layer(internal);
+//!
+//! // The edge: 50 % at random, then a call to the internal service.
+//! let edge = GrayLayer::new(RuleSet::from_yaml(
+//!     "{default: stable, rules: [{name: half, to: gray, percent: 50}]}")?.compile()?)
+//!     .layer(service_fn(move |req: Request<()>| {
+//!         let client = client.clone();
+//!         async move {
+//!             let edge = req.extensions().get::<graymatch::Decision>().unwrap().variant();
+//!             let internal = client.oneshot(Request::new(())).await?.into_body();
+//!             Ok::<_, Infallible>(Response::new((edge, internal)))
+//!         }
+//!     }));
+//!
+//! for _ in 0..20 {
+//!     let (edge_variant, internal_variant) = edge.clone().oneshot(Request::new(())).await?.into_body();
+//!     assert_eq!(edge_variant, internal_variant);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Features
+//!
+//! | feature | enables |
+//! |---|---|
+//! | `reqwest` | [`reqwest::GrayPropagation`], a `reqwest_middleware::Middleware` |
+
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod counters;
+pub mod gray;
+mod pin;
+pub mod propagate;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
+pub mod scope;
+
+pub use counters::{Counters, Snapshot};
+pub use gray::{Gray, GrayLayer, MatcherSource};
+pub use pin::PinCookie;
+pub use propagate::{PropagateGray, PropagateGrayLayer};
+
+/// Every public type is `Send + Sync` when its inner service is.
+#[allow(dead_code)]
+mod auto_traits {
+    use super::*;
+
+    fn assert_all<T: Send + Sync + Unpin>() {}
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    fn check() {
+        assert_all::<GrayLayer<()>>();
+        assert_all::<Gray<()>>();
+        assert_all::<PropagateGrayLayer>();
+        assert_all::<PropagateGray<()>>();
+        assert_all::<Counters>();
+        assert_all::<PinCookie>();
+        assert_all::<MatcherSource>();
+        assert_send_sync::<gray::ResponseFuture<std::future::Ready<()>>>();
+    }
+}

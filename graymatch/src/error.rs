@@ -23,6 +23,10 @@ pub struct CompileError {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    not(any(feature = "json", feature = "yaml", feature = "toml")),
+    allow(dead_code, reason = "parse errors come from the format features")
+)]
 enum Kind {
     /// The text is not in the format, or not in the shape of a rule set.
     Parse {
@@ -34,6 +38,7 @@ enum Kind {
 }
 
 impl CompileError {
+    #[cfg(any(feature = "json", feature = "yaml", feature = "toml"))]
     pub(crate) fn parse(format: &'static str, message: String) -> Self {
         CompileError {
             kind: Kind::Parse { format, message },

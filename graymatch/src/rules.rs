@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(any(feature = "json", feature = "yaml", feature = "toml"))]
 use crate::error::CompileError;
 
 /// A whole rule set: the default variant, the ordered rules, and how the

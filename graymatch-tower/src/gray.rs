@@ -1,0 +1,372 @@
+//! Middleware that decides each request's variant, tags the request, and
+//! routes it to the service of its variant.
+//!
+//! Per request, [`Gray`]:
+//! 1. decides with the matcher (a [`Matcher`], or a [`SharedMatcher`] for
+//!    hot reload);
+//! 2. writes the tag onto the request as the rule set's `propagation` says
+//!    (`x-gray` header and `gray` baggage member by default), overwriting any
+//!    tag the client sent unless it was trusted (`incoming: trust`);
+//! 3. puts the [`Decision`] and the [`Tag`] in the request extensions;
+//! 4. calls the service of the decided variant, or the default service when
+//!    that variant has none (counted as a fallback), inside a task-local
+//!    scope holding the tag, so outbound clients called from the handler
+//!    ([`PropagateGrayLayer`](crate::PropagateGrayLayer), the reqwest
+//!    middleware) send it on;
+//! 5. optionally pins the variant in a cookie on the response.
+//!
+//! # Backpressure
+//!
+//! Like axum's `Router`, [`Gray`] is always ready: `poll_ready` returns
+//! `Ready(Ok(()))` and each request is driven with `clone().oneshot(req)` on
+//! the chosen service, which waits for that service's readiness inside the
+//! response future. Waiting for every variant's service to be ready first (as
+//! `tower::steer` does) would stall stable traffic behind a saturated gray
+//! service. Inner services that rely on `poll_ready` for backpressure (a
+//! concurrency limit, say) should be wrapped in `tower::buffer::Buffer` or
+//! `load_shed`.
+//!
+//! # Example
+//!
+//! ```
+//! use graymatch::RuleSet;
+//! use graymatch_tower::GrayLayer;
+//! use http::{Request, Response};
+//! use std::convert::Infallible;
+//! use tower::{service_fn, Layer, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let matcher = RuleSet::from_yaml(r#"
+//! default: stable
+//! rules:
+//!   - { name: testers, to: gray, when: { header: { name: x-tester, equals: "yes" } } }
+//! "#)?.compile()?;
+//!
+//! let handler = |name: &'static str| service_fn(move |req: Request<String>| async move {
+//!     // The decision and the tag are in the extensions; the tag is on the headers.
+//!     let tagged = req.headers()["x-gray"].to_str().unwrap().to_owned();
+//!     Ok::<_, Infallible>(Response::new(format!("{name} served {tagged}")))
+//! });
+//! // Both services must have one type: box them, or use axum Routers.
+//! let stable = tower::util::BoxCloneSyncService::new(handler("stable"));
+//! let gray = tower::util::BoxCloneSyncService::new(handler("gray"));
+//! let svc = GrayLayer::new(matcher).route("gray", gray).layer(stable);
+//!
+//! let req = Request::get("/").header("x-tester", "yes").body(String::new())?;
+//! let res = svc.clone().oneshot(req).await?;
+//! assert_eq!(res.body(), "gray served gray");
+//!
+//! let res = svc.oneshot(Request::new(String::new())).await?;
+//! assert_eq!(res.body(), "stable served stable");
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use graymatch::{Decision, Matcher, SharedMatcher, Tag};
+use http::{HeaderValue, Request, Response};
+use pin_project_lite::pin_project;
+use tower::util::{Oneshot, ServiceExt};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::counters::Counters;
+use crate::pin::PinCookie;
+use crate::scope::{self, Scoped};
+
+/// Where a [`Gray`] service gets its matcher: a fixed [`Matcher`] or a
+/// hot-reloadable [`SharedMatcher`].
+///
+/// ```
+/// use graymatch::{RuleSet, SharedMatcher};
+/// use graymatch_tower::MatcherSource;
+/// let fixed: MatcherSource = RuleSet::new("stable").compile().unwrap().into();
+/// let shared: MatcherSource = SharedMatcher::new(RuleSet::new("stable").compile().unwrap()).into();
+/// # let _ = (fixed, shared);
+/// ```
+#[derive(Clone, Debug)]
+pub struct MatcherSource(SourceInner);
+
+#[derive(Clone, Debug)]
+enum SourceInner {
+    Fixed(Arc<Matcher>),
+    Shared(SharedMatcher),
+}
+
+impl MatcherSource {
+    /// The decision, its tag, and the rule set's default variant.
+    #[inline]
+    fn decide<B>(&self, req: &Request<B>) -> (Decision, Tag, &'static str) {
+        let decide = |m: &Matcher| {
+            let d = m.decide(req);
+            (d, m.tag(&d), m.default_variant())
+        };
+        match &self.0 {
+            SourceInner::Fixed(m) => decide(m),
+            SourceInner::Shared(s) => decide(&s.load()),
+        }
+    }
+}
+
+impl From<Matcher> for MatcherSource {
+    fn from(m: Matcher) -> Self {
+        MatcherSource(SourceInner::Fixed(Arc::new(m)))
+    }
+}
+
+impl From<Arc<Matcher>> for MatcherSource {
+    fn from(m: Arc<Matcher>) -> Self {
+        MatcherSource(SourceInner::Fixed(m))
+    }
+}
+
+impl From<SharedMatcher> for MatcherSource {
+    fn from(m: SharedMatcher) -> Self {
+        MatcherSource(SourceInner::Shared(m))
+    }
+}
+
+/// Layer that applies [`Gray`]: the wrapped service is the default
+/// variant's, and [`route`](GrayLayer::route) adds one per variant.
+///
+/// See the [module docs](crate::gray) for an example.
+pub struct GrayLayer<S> {
+    source: MatcherSource,
+    routes: Vec<(String, S)>,
+    pin: Option<PinCookie>,
+    counters: Counters,
+}
+
+impl<S> GrayLayer<S> {
+    /// A layer deciding with `matcher` (a [`Matcher`], `Arc<Matcher>` or
+    /// [`SharedMatcher`]).
+    pub fn new(matcher: impl Into<MatcherSource>) -> Self {
+        GrayLayer {
+            source: matcher.into(),
+            routes: Vec::new(),
+            pin: None,
+            counters: Counters::new(),
+        }
+    }
+
+    /// Sends requests decided for `variant` to `service`. Variants without a
+    /// route go to the wrapped (default) service.
+    #[must_use]
+    pub fn route(mut self, variant: impl Into<String>, service: S) -> Self {
+        let variant = variant.into();
+        self.routes.retain(|(v, _)| *v != variant);
+        self.routes.push((variant, service));
+        self
+    }
+
+    /// Pins each browser to its variant with a `Set-Cookie`; see [`PinCookie`].
+    #[must_use]
+    pub fn pin(mut self, cookie: PinCookie) -> Self {
+        self.pin = Some(cookie);
+        self
+    }
+
+    /// Counts into `counters` (shared with other layers, say) instead of
+    /// this layer's own.
+    #[must_use]
+    pub fn with_counters(mut self, counters: Counters) -> Self {
+        self.counters = counters;
+        self
+    }
+
+    /// The decision counters of the services this layer makes.
+    ///
+    /// ```
+    /// let layer: graymatch_tower::GrayLayer<()> =
+    ///     graymatch_tower::GrayLayer::new(graymatch::RuleSet::new("stable").compile().unwrap());
+    /// assert_eq!(layer.counters().snapshot().defaults, 0);
+    /// ```
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+}
+
+impl<S: Clone> Clone for GrayLayer<S> {
+    fn clone(&self) -> Self {
+        GrayLayer {
+            source: self.source.clone(),
+            routes: self.routes.clone(),
+            pin: self.pin.clone(),
+            counters: self.counters.clone(),
+        }
+    }
+}
+
+impl<S> fmt::Debug for GrayLayer<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GrayLayer")
+            .field("source", &self.source)
+            .field(
+                "routes",
+                &self.routes.iter().map(|(v, _)| v).collect::<Vec<_>>(),
+            )
+            .field("pin", &self.pin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Clone> Layer<S> for GrayLayer<S> {
+    type Service = Gray<S>;
+
+    fn layer(&self, default: S) -> Gray<S> {
+        Gray {
+            default,
+            shared: Arc::new(Shared {
+                source: self.source.clone(),
+                routes: self.routes.clone(),
+                pin: self.pin.clone(),
+                counters: self.counters.clone(),
+            }),
+        }
+    }
+}
+
+/// Middleware that decides, tags and routes each request; see the
+/// [module docs](crate::gray).
+pub struct Gray<S> {
+    default: S,
+    shared: Arc<Shared<S>>,
+}
+
+struct Shared<S> {
+    source: MatcherSource,
+    routes: Vec<(String, S)>,
+    pin: Option<PinCookie>,
+    counters: Counters,
+}
+
+impl<S> Gray<S> {
+    /// A [`GrayLayer`] deciding with `matcher`.
+    pub fn layer(matcher: impl Into<MatcherSource>) -> GrayLayer<S> {
+        GrayLayer::new(matcher)
+    }
+
+    /// The default variant's service.
+    pub fn get_ref(&self) -> &S {
+        &self.default
+    }
+
+    /// The default variant's service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.default
+    }
+
+    /// The default variant's service.
+    pub fn into_inner(self) -> S {
+        self.default
+    }
+
+    /// The decision counters.
+    pub fn counters(&self) -> &Counters {
+        &self.shared.counters
+    }
+}
+
+impl<S: Clone> Clone for Gray<S> {
+    fn clone(&self) -> Self {
+        Gray {
+            default: self.default.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S> fmt::Debug for Gray<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gray")
+            .field("source", &self.shared.source)
+            .field(
+                "routes",
+                &self
+                    .shared
+                    .routes
+                    .iter()
+                    .map(|(v, _)| v)
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Gray<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<Oneshot<S, Request<ReqBody>>>;
+
+    #[inline]
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Always ready: the chosen service is driven with `oneshot`.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let shared = &*self.shared;
+        let (decision, tag, default) = shared.source.decide(&req);
+        tag.write(req.headers_mut());
+        let set_cookie = shared
+            .pin
+            .as_ref()
+            .and_then(|pin| pin.set_cookie(req.headers(), decision.variant()));
+        let extensions = req.extensions_mut();
+        extensions.insert(decision);
+        extensions.insert(tag);
+        shared.counters.record(&decision);
+        let service = match shared.routes.iter().find(|(v, _)| v == decision.variant()) {
+            Some((_, svc)) => svc.clone(),
+            None => {
+                if decision.variant() != default {
+                    shared.counters.record_fallback(decision.variant());
+                }
+                self.default.clone()
+            }
+        };
+        ResponseFuture {
+            inner: scope::scope(tag, service.oneshot(req)),
+            set_cookie,
+        }
+    }
+}
+
+pin_project! {
+    /// Response future of [`Gray`]: the chosen service's future, run with
+    /// the tag in scope.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: Scoped<F>,
+        set_cookie: Option<HeaderValue>,
+    }
+}
+
+impl<F, ResBody, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = Result<Response<ResBody>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut res = ready!(this.inner.poll(cx)?);
+        if let Some(cookie) = this.set_cookie.take() {
+            res.headers_mut().append(http::header::SET_COOKIE, cookie);
+        }
+        Poll::Ready(Ok(res))
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
