@@ -1,0 +1,79 @@
+//! Splitting one app between per-variant `Router`s.
+
+use axum::Router;
+use graymatch_tower::{Counters, Gray, GrayLayer, MatcherSource, PinCookie};
+use tower_layer::Layer;
+
+/// Builds a service that sends each request to the `Router` of its variant,
+/// and to the default `Router` for variants that have none.
+///
+/// The result is a [`Gray<Router>`](graymatch_tower::Gray): serve it with
+/// `axum::serve(listener, axum::ServiceExt::into_make_service(app))`, or graft
+/// it into a larger app with `Router::nest_service` or
+/// `Router::fallback_service` (`Router::route_service` refuses Routers).
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use graymatch_axum::VariantRouter;
+/// use tower::ServiceExt;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let matcher = graymatch::RuleSet::from_yaml(
+///     "{default: stable, rules: [{name: t, to: gray, when: {header: {name: x-tester, present: true}}}]}",
+/// ).unwrap().compile().unwrap();
+///
+/// let stable = Router::new().route("/checkout", get(|| async { "old checkout" }));
+/// let gray = Router::new().route("/checkout", get(|| async { "new checkout" }));
+/// let app = VariantRouter::new(matcher).variant("gray", gray).default(stable);
+///
+/// let req = http::Request::get("/checkout").header("x-tester", "1").body(axum::body::Body::empty()).unwrap();
+/// let res = app.clone().oneshot(req).await.unwrap();
+/// assert_eq!(axum::body::to_bytes(res.into_body(), 64).await.unwrap(), "new checkout");
+///
+/// // Grafted under a prefix of a larger app:
+/// let site = Router::new().nest_service("/shop", app);
+/// let res = site.oneshot(http::Request::get("/shop/checkout").body(axum::body::Body::empty()).unwrap()).await.unwrap();
+/// assert_eq!(axum::body::to_bytes(res.into_body(), 64).await.unwrap(), "old checkout");
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct VariantRouter {
+    layer: GrayLayer<Router>,
+}
+
+impl VariantRouter {
+    /// Routes by the decisions of `matcher` (a [`Matcher`](graymatch::Matcher)
+    /// or a [`SharedMatcher`](graymatch::SharedMatcher)).
+    pub fn new(matcher: impl Into<MatcherSource>) -> Self {
+        VariantRouter {
+            layer: GrayLayer::new(matcher),
+        }
+    }
+
+    /// The `Router` that serves `variant`.
+    #[must_use]
+    pub fn variant(mut self, variant: impl Into<String>, router: Router) -> Self {
+        self.layer = self.layer.route(variant, router);
+        self
+    }
+
+    /// Pins browsers to their variant with a cookie.
+    #[must_use]
+    pub fn pin(mut self, cookie: PinCookie) -> Self {
+        self.layer = self.layer.pin(cookie);
+        self
+    }
+
+    /// Counts decisions into `counters`.
+    #[must_use]
+    pub fn with_counters(mut self, counters: Counters) -> Self {
+        self.layer = self.layer.with_counters(counters);
+        self
+    }
+
+    /// Finishes with the `Router` of the default variant, which also serves
+    /// variants without a `Router` of their own.
+    pub fn default(self, router: Router) -> Gray<Router> {
+        self.layer.layer(router)
+    }
+}

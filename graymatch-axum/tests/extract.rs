@@ -1,0 +1,114 @@
+//! The extractors and the variant router, through axum.
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use graymatch::RuleSet;
+use graymatch_axum::{Gray, VariantRouter};
+use graymatch_tower::GrayLayer;
+use http::{Request, StatusCode};
+use tower::{Layer, ServiceExt};
+
+async fn call<S>(app: S, uri: &str, headers: &[(&str, &str)]) -> (StatusCode, String)
+where
+    S: tower::Service<
+            Request<Body>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        >,
+{
+    let mut req = Request::get(uri);
+    for (n, v) in headers {
+        req = req.header(*n, *v);
+    }
+    let res = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let status = res.status();
+    let body = axum::body::to_bytes(res.into_body(), 4096).await.unwrap();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+fn matcher() -> graymatch::Matcher {
+    RuleSet::from_yaml("default: stable\nrules:\n  - { name: t, to: gray, when: { header: { name: x-t, present: true } } }\n")
+        .unwrap()
+        .compile()
+        .unwrap()
+}
+
+async fn required(gray: Gray) -> String {
+    format!(
+        "{}:{}:{}",
+        gray.variant(),
+        gray.rule().unwrap_or("-"),
+        gray.tag().unwrap().variant()
+    )
+}
+
+async fn optional(gray: Option<Gray>) -> String {
+    gray.map_or_else(|| "none".to_owned(), |g| g.variant().to_owned())
+}
+
+#[tokio::test]
+async fn extractors_with_and_without_the_layer() {
+    let routes = || {
+        Router::new()
+            .route("/req", get(required))
+            .route("/opt", get(optional))
+    };
+    let with = GrayLayer::new(matcher()).layer(routes());
+    let cases: &[(&str, &[(&str, &str)], StatusCode, &str)] = &[
+        ("/req", &[("x-t", "1")], StatusCode::OK, "gray:t:gray"),
+        ("/req", &[], StatusCode::OK, "stable:-:stable"),
+        ("/opt", &[], StatusCode::OK, "stable"),
+    ];
+    for (uri, headers, status, body) in cases {
+        assert_eq!(
+            call(with.clone(), uri, headers).await,
+            (*status, (*body).to_owned()),
+            "{uri}"
+        );
+    }
+    // Without the layer: the required extractor is a 500 naming it; the optional one is None.
+    let (status, body) = call(routes(), "/req", &[]).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(body.contains("graymatch_tower::GrayLayer"), "{body}");
+    assert_eq!(
+        call(routes(), "/opt", &[]).await,
+        (StatusCode::OK, "none".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn variant_router_with_fallback_to_default() {
+    let router = |name: &'static str| {
+        Router::new()
+            .route(
+                "/",
+                get(move |g: Gray| async move { format!("{name} router, {}", g.variant()) }),
+            )
+            .fallback(move || async move { format!("{name} fallback") })
+    };
+    let m = RuleSet::from_yaml(
+        "default: stable\nrules:\n  - { name: t, to: gray, when: { header: { name: x-t, present: true } } }\n  - { name: v3, to: v3, when: { header: { name: x-v3, present: true } } }\n",
+    )
+    .unwrap()
+    .compile()
+    .unwrap();
+    let app = VariantRouter::new(m)
+        .variant("gray", router("gray"))
+        .default(router("stable"));
+    let counters = app.counters().clone();
+    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        ("/", &[("x-t", "1")], "gray router, gray"),
+        ("/", &[], "stable router, stable"),
+        ("/", &[("x-v3", "1")], "stable router, v3"),
+        ("/nowhere", &[("x-t", "1")], "gray fallback"),
+    ];
+    for (uri, headers, body) in cases {
+        assert_eq!(
+            call(app.clone(), uri, headers).await,
+            (StatusCode::OK, (*body).to_owned()),
+            "{uri} {headers:?}"
+        );
+    }
+    assert_eq!(counters.snapshot().fallback("v3"), 1);
+}
