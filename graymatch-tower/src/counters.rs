@@ -177,6 +177,25 @@ impl Snapshot {
     }
 }
 
+impl fmt::Display for Snapshot {
+    /// One line per count: `variant gray 12`, `rule canary-20 7`,
+    /// `fallback v3 1`, `default 40`, `propagated 0`, `overflow 0`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (kind, list) in [
+            ("variant", &self.variants),
+            ("rule", &self.rules),
+            ("fallback", &self.fallbacks),
+        ] {
+            for (name, n) in list {
+                writeln!(f, "{kind} {name} {n}")?;
+            }
+        }
+        writeln!(f, "default {}", self.defaults)?;
+        writeln!(f, "propagated {}", self.propagated)?;
+        write!(f, "overflow {}", self.overflow)
+    }
+}
+
 fn find(list: &[(&'static str, u64)], name: &str) -> u64 {
     list.iter().find(|(n, _)| *n == name).map_or(0, |(_, c)| *c)
 }
