@@ -49,3 +49,8 @@ mod split;
 pub use extract::Gray;
 pub use rejection::MissingGrayLayer;
 pub use split::VariantRouter;
+
+/// The root README's examples compile (they use this crate, axum and tokio).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

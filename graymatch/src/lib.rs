@@ -141,10 +141,6 @@ pub use rules::{
 pub use shared::SharedMatcher;
 pub use tag::Tag;
 
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
-
 /// Every public type is `Send + Sync + Unpin + UnwindSafe`: a stray `Rc` or
 /// `Cell` breaks the build here.
 #[allow(dead_code)]
