@@ -8,13 +8,13 @@ use regex::RegexBuilder;
 use crate::cond::{Cond, Leaf, Source, StrOp, StrTest, ValueTest};
 use crate::error::CompileError;
 use crate::exact::ExactIndex;
-use crate::intern::intern;
+use crate::intern::{intern, intern_header};
 use crate::matcher::{CompiledRule, Draw, ExactRun, Matcher, Step, StickyKey, Tagging};
 use crate::rules::{
     Algorithm, Condition, Field, Incoming, Missing, Op, Rule, RuleSet, Sticky, Test,
 };
 use crate::sticky::{Murmur3, PPM};
-use crate::tag::is_valid_name;
+use crate::tag::{Tag, is_valid_name};
 
 /// The deepest nesting of `all`/`any`/`not` a rule set may use.
 pub const MAX_DEPTH: usize = 32;
@@ -107,7 +107,7 @@ impl Compiler {
     }
 
     fn finish(mut self, set: &RuleSet) -> Result<Matcher, CompileError> {
-        let tagging = tagging(set)?;
+        let mut tagging = tagging(set)?;
         let mut names = ahash::AHashSet::with_capacity(set.rules.len());
         let mut rules = Vec::with_capacity(set.rules.len());
         for (i, rule) in set.rules.iter().enumerate() {
@@ -126,6 +126,13 @@ impl Compiler {
             rules.push(self.rule(&place, rule)?);
         }
         let program = program(set, &rules);
+        if let Some(key) = tagging.baggage {
+            tagging.members = self
+                .variants
+                .iter()
+                .map(|v| Tag::member_of(key, v))
+                .collect();
+        }
         Ok(Matcher {
             variants: self.variants.into_boxed_slice(),
             default: self.default,
@@ -218,14 +225,14 @@ impl Compiler {
 
 fn tagging(set: &RuleSet) -> Result<Tagging, CompileError> {
     let p = &set.propagation;
-    let (header, header_name) = match &p.header {
+    let header = match &p.header {
         Some(h) => {
             let name = HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
                 CompileError::invalid("propagation.header", format!("invalid header name {h:?}"))
             })?;
-            (Some(intern(name.as_str())), Some(name))
+            Some(intern_header(intern(name.as_str())))
         }
-        None => (None, None),
+        None => None,
     };
     let baggage = match &p.baggage {
         Some(k) if !k.is_empty() && k.bytes().all(is_tchar) => Some(intern(k)),
@@ -241,8 +248,8 @@ fn tagging(set: &RuleSet) -> Result<Tagging, CompileError> {
     };
     Ok(Tagging {
         header,
-        header_name,
         baggage,
+        members: Box::default(),
         trust: p.incoming == Incoming::Trust,
     })
 }

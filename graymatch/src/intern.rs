@@ -9,6 +9,8 @@
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
+use http::HeaderName;
+
 static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
 
 /// The interned copy of `s`.
@@ -21,6 +23,24 @@ pub(crate) fn intern(s: &str) -> &'static str {
         return found;
     }
     let leaked: &'static str = Box::leak(s.to_owned().into_boxed_str());
+    names.insert(leaked);
+    leaked
+}
+
+static HEADERS: OnceLock<Mutex<HashSet<&'static HeaderName>>> = OnceLock::new();
+
+/// The interned `HeaderName` of a valid, lowercase header name, so a `Copy`
+/// tag can write it without parsing it again on every request.
+pub(crate) fn intern_header(name: &'static str) -> &'static HeaderName {
+    let header = HeaderName::from_static(name);
+    let mut names = HEADERS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(&found) = names.get(&header) {
+        return found;
+    }
+    let leaked: &'static HeaderName = Box::leak(Box::new(header));
     names.insert(leaked);
     leaked
 }

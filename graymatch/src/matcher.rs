@@ -47,9 +47,10 @@ pub struct Matcher {
 /// Where tags are read and written.
 #[derive(Debug)]
 pub(crate) struct Tagging {
-    pub(crate) header: Option<&'static str>,
-    pub(crate) header_name: Option<HeaderName>,
+    pub(crate) header: Option<&'static HeaderName>,
     pub(crate) baggage: Option<&'static str>,
+    /// `key=variant` per variant (same order as the variants), interned.
+    pub(crate) members: Box<[&'static str]>,
     pub(crate) trust: bool,
 }
 
@@ -263,7 +264,7 @@ impl Matcher {
     /// The declared variant named by a tag on `headers`: the configured
     /// header first, then the baggage member. Unknown names are ignored.
     fn incoming(&self, headers: &HeaderMap) -> Option<usize> {
-        if let Some(name) = &self.tagging.header_name
+        if let Some(name) = self.tagging.header
             && let Some(v) = headers.get(name)
             && let Some(i) = self.variant_index(v.as_bytes())
         {
@@ -293,10 +294,17 @@ impl Matcher {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn tag(&self, decision: &Decision) -> Tag {
+        // Interned names: the variant is found by address.
+        let member = self
+            .variants
+            .iter()
+            .position(|v| std::ptr::eq(*v, decision.variant()))
+            .and_then(|i| self.tagging.members.get(i).copied());
         Tag::from_parts(
             decision.variant(),
             self.tagging.header,
             self.tagging.baggage,
+            member,
         )
     }
 

@@ -6,7 +6,7 @@ use std::fmt;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::InvalidTag;
-use crate::intern::intern;
+use crate::intern::{intern, intern_header};
 use crate::scan::{self, BAGGAGE_MAX_BYTES, BAGGAGE_MAX_MEMBERS};
 
 /// The header that carries the tag unless a rule set says otherwise.
@@ -35,8 +35,10 @@ pub const DEFAULT_BAGGAGE_KEY: &str = "gray";
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Tag {
     variant: &'static str,
-    header: Option<&'static str>,
+    header: Option<&'static HeaderName>,
     baggage: Option<&'static str>,
+    /// `key=variant`, interned, when known: written without allocating.
+    member: Option<&'static str>,
 }
 
 impl Tag {
@@ -57,22 +59,31 @@ impl Tag {
         }
         Ok(Tag {
             variant: intern(variant),
-            header: Some(DEFAULT_HEADER),
+            header: Some(intern_header(DEFAULT_HEADER)),
             baggage: Some(DEFAULT_BAGGAGE_KEY),
+            member: Some(intern(&format!("{DEFAULT_BAGGAGE_KEY}={variant}"))),
         })
     }
 
-    /// A tag from names a rule set has validated (header lowercased).
+    /// A tag from names a rule set has validated (header lowercased), with
+    /// the interned `key=variant` member when the caller has it.
     pub(crate) fn from_parts(
         variant: &'static str,
-        header: Option<&'static str>,
+        header: Option<&'static HeaderName>,
         baggage: Option<&'static str>,
+        member: Option<&'static str>,
     ) -> Self {
         Tag {
             variant,
             header,
             baggage,
+            member,
         }
+    }
+
+    /// The interned `key=variant` baggage member of a tag.
+    pub(crate) fn member_of(key: &str, variant: &str) -> &'static str {
+        intern(&format!("{key}={variant}"))
     }
 
     /// The variant.
@@ -92,7 +103,7 @@ impl Tag {
     /// ```
     #[inline]
     pub fn header(&self) -> Option<&'static str> {
-        self.header
+        self.header.map(HeaderName::as_str)
     }
 
     /// The baggage member key this tag is written to, if any.
@@ -125,13 +136,15 @@ impl Tag {
     /// ```
     pub fn write(&self, headers: &mut HeaderMap) {
         if let Some(header) = self.header {
-            headers.insert(
-                HeaderName::from_static(header),
-                HeaderValue::from_static(self.variant),
-            );
+            headers.insert(header.clone(), HeaderValue::from_static(self.variant));
         }
         if let Some(key) = self.baggage {
-            write_baggage(headers, key, self.variant);
+            match self.member {
+                Some(member) if !headers.contains_key(&BAGGAGE) => {
+                    headers.insert(BAGGAGE, HeaderValue::from_static(member));
+                }
+                _ => write_baggage(headers, key, self.variant),
+            }
         }
     }
 }
@@ -165,11 +178,13 @@ pub fn is_valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+
 fn write_baggage(headers: &mut HeaderMap, key: &str, variant: &str) {
     let member_len = key.len() + 1 + variant.len();
     let mut out: Vec<u8> = Vec::new();
     let mut members = 0usize;
-    let lines = headers.get_all("baggage");
+    let lines = headers.get_all(&BAGGAGE);
     let mut line_count = 0;
     for line in lines {
         line_count += 1;
@@ -202,7 +217,7 @@ fn write_baggage(headers: &mut HeaderMap, key: &str, variant: &str) {
         v.push('=');
         v.push_str(variant);
         if let Ok(value) = HeaderValue::from_str(&v) {
-            headers.insert("baggage", value);
+            headers.insert(BAGGAGE, value);
         }
         return;
     }
@@ -215,7 +230,7 @@ fn write_baggage(headers: &mut HeaderMap, key: &str, variant: &str) {
     // Kept members came from valid header values and the tag is validated,
     // so this only fails on bytes a HeaderValue never holds.
     if let Ok(value) = HeaderValue::from_bytes(&out) {
-        headers.insert("baggage", value);
+        headers.insert(BAGGAGE, value);
     }
 }
 

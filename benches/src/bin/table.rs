@@ -1,0 +1,270 @@
+//! Prints the comparison table: ns, instructions and allocations per
+//! decision for graymatch and its peers, and the ratio to graymatch.
+//!
+//! ```text
+//! cargo run --release -p graymatch-benches --bin table
+//! ```
+//!
+//! Timings come from a timed loop (median of 7 rounds); instruction counts
+//! from `valgrind --tool=callgrind` when it is installed (this binary runs
+//! itself under it with `--only NAME --iters N`, twice, and takes the
+//! difference, so setup cost cancels out); allocations from a counting
+//! global allocator. The counting allocator needs `unsafe`, allowed in this
+//! file alone.
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::convert::Infallible;
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use graymatch_benches as b;
+use graymatch_tower::GrayLayer;
+use http::{Request, Response};
+use tower::{Layer, Service};
+
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// A contender: a closure deciding the canonical request once.
+type Run = Box<dyn FnMut()>;
+
+fn now<F: Future>(f: F) -> F::Output {
+    let mut cx = Context::from_waker(Waker::noop());
+    match pin!(f).poll(&mut cx) {
+        Poll::Ready(v) => v,
+        Poll::Pending => unreachable!("the no-op service is always ready"),
+    }
+}
+
+fn contenders() -> Vec<(&'static str, Run)> {
+    let req = b::canonical();
+    let m = b::graymatch();
+    let want = b::graymatch_decide(&m, &req);
+    let unleash = b::unleash();
+    let un = b::unleash_decide(&unleash, &req);
+    let growthbook = b::growthbook();
+    let gb = b::growthbook_decide(&growthbook, &req);
+    let exact1 = b::exact_rules(1);
+    let exact1000 = b::exact_rules(1000);
+    let req1 = b::request(b::USER, &[("x-id", "k0")]);
+    let req1000 = b::request(b::USER, &[("x-id", "k999")]);
+    let noop = tower::service_fn(|_req: Request<()>| {
+        std::future::ready(Ok::<_, Infallible>(Response::new(())))
+    });
+    let mut bare = noop;
+    let mut gray = GrayLayer::new(b::graymatch())
+        .route("gray", noop)
+        .layer(noop);
+    let (r1, r2, r3, r4, r5, r6, r7) = (
+        req.clone(),
+        req.clone(),
+        req.clone(),
+        req.clone(),
+        req.clone(),
+        req.clone(),
+        req,
+    );
+    vec![
+        (
+            "graymatch",
+            Box::new(move || assert_eq!(b::graymatch_decide(black_box(&m), black_box(&r1)), want)),
+        ),
+        (
+            "primitives",
+            Box::new(move || assert_eq!(b::primitives(black_box(&r2)), want)),
+        ),
+        (
+            "unleash-yggdrasil",
+            Box::new(move || {
+                assert_eq!(b::unleash_decide(black_box(&unleash), black_box(&r3)), un)
+            }),
+        ),
+        (
+            "growthbook",
+            Box::new(move || {
+                assert_eq!(
+                    b::growthbook_decide(black_box(&growthbook), black_box(&r4)),
+                    gb
+                )
+            }),
+        ),
+        (
+            "hand-written",
+            Box::new(move || assert!(!b::handwritten(black_box(&r5)).1)),
+        ),
+        (
+            "exact-rules-1",
+            Box::new(move || assert_eq!(exact1.decide(black_box(&req1)).variant(), "gray")),
+        ),
+        (
+            "exact-rules-1000",
+            Box::new(move || assert_eq!(exact1000.decide(black_box(&req1000)).variant(), "gray")),
+        ),
+        (
+            "bare-service",
+            Box::new(move || {
+                black_box(now(bare.call(black_box(r6.clone()))).unwrap());
+            }),
+        ),
+        (
+            "gray-layer",
+            Box::new(move || {
+                black_box(now(gray.call(black_box(r7.clone()))).unwrap());
+            }),
+        ),
+    ]
+}
+
+/// Median ns per call over 7 rounds.
+fn time(run: &mut Run) -> f64 {
+    for _ in 0..2_000 {
+        run();
+    }
+    let mut per_call = Vec::new();
+    for _ in 0..7 {
+        let iters = 20_000;
+        let start = Instant::now();
+        for _ in 0..iters {
+            run();
+        }
+        per_call.push(start.elapsed().as_nanos() as f64 / f64::from(iters));
+    }
+    per_call.sort_by(f64::total_cmp);
+    per_call[3]
+}
+
+fn allocations(run: &mut Run) -> f64 {
+    run();
+    let before = ALLOCS.load(Relaxed);
+    for _ in 0..1_000 {
+        run();
+    }
+    (ALLOCS.load(Relaxed) - before) as f64 / 1_000.0
+}
+
+/// Instructions of `iters` calls of one contender, under callgrind.
+fn callgrind(name: &str, iters: u32) -> Option<u64> {
+    let exe = std::env::current_exe().ok()?;
+    let out = Command::new("valgrind")
+        .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+        .arg(exe)
+        .args(["--only", name, "--iters", &iters.to_string()])
+        .output()
+        .ok()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr.lines().find(|l| l.contains("Collected :"))?;
+    line.rsplit(':').next()?.trim().parse().ok()
+}
+
+fn instructions(name: &str) -> Option<f64> {
+    let (small, large) = (1_000, 11_000);
+    let a = callgrind(name, small)?;
+    let b = callgrind(name, large)?;
+    Some(b.saturating_sub(a) as f64 / f64::from(large - small))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--only") {
+        let name = &args[i + 1];
+        let iters: u32 = args
+            .iter()
+            .position(|a| a == "--iters")
+            .and_then(|j| args.get(j + 1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1_000);
+        let (_, mut run) = contenders()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no contender {name}"));
+        for _ in 0..iters {
+            run();
+        }
+        return;
+    }
+    let with_valgrind = Command::new("valgrind").arg("--version").output().is_ok()
+        && !args.iter().any(|a| a == "--no-valgrind");
+    let mut rows = Vec::new();
+    for (name, mut run) in contenders() {
+        let ns = time(&mut run);
+        let allocs = allocations(&mut run);
+        let instr = if with_valgrind {
+            instructions(name)
+        } else {
+            None
+        };
+        rows.push((name, ns, instr, allocs));
+    }
+    let base = rows[0];
+    println!(
+        "| contender | ns/decision | instructions | allocations | ns ratio to graymatch | instructions ratio |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, ns, instr, allocs) in &rows {
+        let ratio_i = match (instr, base.2) {
+            (Some(i), Some(b)) => format!("{:.1}×", i / b),
+            _ => "-".to_owned(),
+        };
+        println!(
+            "| {name} | {ns:.0} | {} | {allocs:.1} | {:.1}× | {ratio_i} |",
+            instr.map_or_else(|| "-".to_owned(), |i| format!("{i:.0}")),
+            ns / base.1,
+        );
+    }
+    let find = |n: &str| rows.iter().find(|r| r.0 == n).copied();
+    if let (Some(bare), Some(gray)) = (find("bare-service"), find("gray-layer")) {
+        println!();
+        println!(
+            "GrayLayer adds {:.0} ns per request over the bare no-op service ({:.0} instructions).",
+            gray.1 - bare.1,
+            gray.2.zip(bare.2).map_or(f64::NAN, |(g, b)| g - b)
+        );
+    }
+    if let (Some(one), Some(thousand)) = (find("exact-rules-1"), find("exact-rules-1000")) {
+        println!(
+            "1,000 exact-value rules cost {:.2}× one rule in time{}.",
+            thousand.1 / one.1,
+            thousand
+                .2
+                .zip(one.2)
+                .map_or(String::new(), |(t, o)| format!(
+                    ", {:.2}× in instructions",
+                    t / o
+                ))
+        );
+    }
+    if let (Some(p), Some(g)) = (find("primitives"), find("graymatch")) {
+        println!(
+            "graymatch decide is {:.2}× the sum of its primitives in time{}.",
+            g.1 / p.1,
+            g.2.zip(p.2).map_or(String::new(), |(g, p)| format!(
+                ", {:.2}× in instructions",
+                g / p
+            ))
+        );
+    }
+}

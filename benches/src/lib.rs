@@ -1,0 +1,419 @@
+//! The contenders of graymatch's benchmarks, on one canonical request and one
+//! decision: "header `x-gray` equals `true`, or cookie `gray` equals `true`,
+//! else sticky 20 % by `x-user-id`".
+//!
+//! The canonical request has 12 headers (one of them a `Cookie` header with
+//! 8 cookies) and 5 query parameters, and carries neither override, so every
+//! contender takes the path where the user id is hashed (or, for the
+//! hand-written middleware, drawn).
+//!
+//! Every contender returns `true` for "gray"; the unit tests check they
+//! agree on the overrides and on the share of users.
+
+#![allow(missing_docs)]
+
+use std::collections::HashMap;
+
+use graymatch::{Matcher, RuleSet};
+use growthbook_rust::dto::GrowthBookFeature;
+use growthbook_rust::growthbook::GrowthBook;
+use growthbook_rust::model_public::{GrowthBookAttribute, GrowthBookAttributeValue};
+use http::{HeaderMap, Request};
+use unleash_yggdrasil::{ClientFeatures, Context, EngineState, UpdateMessage};
+
+/// The user of the canonical request.
+pub const USER: &str = "user-42";
+
+/// The canonical request: 12 headers, 8 cookies, 5 query parameters.
+pub fn canonical() -> Request<()> {
+    request(USER, &[])
+}
+
+/// A canonical-shaped request for `user`, with extra headers.
+pub fn request(user: &str, extra: &[(&str, &str)]) -> Request<()> {
+    let mut b = Request::get("/api/cart?page=2&sort=price&lang=en&ref=home&utm_source=mail")
+        .header("host", "shop.example.com")
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0",
+        )
+        .header(
+            "accept",
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        )
+        .header("accept-encoding", "gzip, deflate, br")
+        .header("accept-language", "en-US,en;q=0.5")
+        .header("connection", "keep-alive")
+        .header("x-request-id", "4bf92f3577b34da6a3ce929d0e0e4736")
+        .header("x-forwarded-for", "203.0.113.7")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .header("content-type", "application/json")
+        .header(
+            "cookie",
+            "session=9f8e7d6c5b4a; theme=dark; lang=en; cart=42; ab=b; tz=UTC; consent=yes; seen=1",
+        )
+        .header("x-user-id", user);
+    for (n, v) in extra {
+        b = b.header(*n, *v);
+    }
+    b.body(()).expect("valid request")
+}
+
+/// The canonical decision as a graymatch rule set.
+pub const RULES: &str = r#"
+default: stable
+variants: [stable, gray]
+rules:
+  - name: override
+    to: gray
+    when:
+      any:
+        - header: { name: x-gray, equals: "true" }
+        - cookie: { name: gray, equals: "true" }
+  - name: canary-20
+    to: gray
+    percent: 20
+    sticky: { header: x-user-id, missing: skip }
+"#;
+
+pub fn graymatch() -> Matcher {
+    RuleSet::from_yaml(RULES)
+        .expect("rules parse")
+        .compile()
+        .expect("rules compile")
+}
+
+#[inline]
+pub fn graymatch_decide(m: &Matcher, req: &Request<()>) -> bool {
+    m.decide(req).variant() == "gray"
+}
+
+/// The sum of the decision's primitive operations, done by hand: two
+/// header lookups, one cookie scan, one hash. The floor for `decide`.
+#[inline]
+pub fn primitives(req: &Request<()>) -> bool {
+    let h = req.headers();
+    if h.get("x-gray").is_some_and(|v| v.as_bytes() == b"true") {
+        return true;
+    }
+    if graymatch::scan::cookies(h, "gray").any(|v| v == b"true") {
+        return true;
+    }
+    match h.get("x-user-id") {
+        Some(id) => graymatch::sticky::bucket("canary-20", id.as_bytes()) < 200_000,
+        None => false,
+    }
+}
+
+const UNLEASH_FEATURES: &str = r#"{
+  "version": 2,
+  "features": [{
+    "name": "canary",
+    "enabled": true,
+    "strategies": [
+      { "name": "default", "parameters": {},
+        "constraints": [{ "contextName": "x-gray", "operator": "IN", "values": ["true"] }] },
+      { "name": "default", "parameters": {},
+        "constraints": [{ "contextName": "gray", "operator": "IN", "values": ["true"] }] },
+      { "name": "flexibleRollout", "constraints": [],
+        "parameters": { "rollout": "20", "stickiness": "userId", "groupId": "canary" } }
+    ]
+  }]
+}"#;
+
+pub fn unleash() -> EngineState {
+    let features: ClientFeatures =
+        serde_json::from_str(UNLEASH_FEATURES).expect("unleash features");
+    let engine = EngineState::default();
+    let warnings = engine.take_state(UpdateMessage::FullResponse(features));
+    assert!(warnings.is_none(), "{warnings:?}");
+    engine
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn cookie_value<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|s| s.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == name).then_some(v)
+        })
+}
+
+/// The Unleash engine's full path: a context built from the request, then
+/// `is_enabled`.
+#[inline]
+pub fn unleash_decide(engine: &EngineState, req: &Request<()>) -> bool {
+    let h = req.headers();
+    let mut props: HashMap<String, String> = HashMap::with_capacity(2);
+    if let Some(v) = header_str(h, "x-gray") {
+        props.insert("x-gray".to_owned(), v.to_owned());
+    }
+    if let Some(v) = cookie_value(h, "gray") {
+        props.insert("gray".to_owned(), v.to_owned());
+    }
+    let ctx = Context {
+        user_id: header_str(h, "x-user-id").map(str::to_owned),
+        properties: Some(props),
+        ..Context::default()
+    };
+    engine.is_enabled("canary", &ctx, &None)
+}
+
+const GROWTHBOOK_FEATURES: &str = r#"{
+  "canary": {
+    "defaultValue": false,
+    "rules": [
+      { "condition": { "x-gray": "true" }, "force": true },
+      { "condition": { "gray": "true" }, "force": true },
+      { "coverage": 0.2, "hashAttribute": "id", "force": true }
+    ]
+  }
+}"#;
+
+pub fn growthbook() -> GrowthBook {
+    let features: HashMap<String, GrowthBookFeature> =
+        serde_json::from_str(GROWTHBOOK_FEATURES).expect("growthbook features");
+    GrowthBook {
+        forced_variations: None,
+        features,
+        attributes: None,
+        sticky_bucket_service: None,
+        saved_groups: HashMap::new(),
+    }
+}
+
+/// GrowthBook's evaluator: attributes built from the request, then `check`.
+#[inline]
+pub fn growthbook_decide(gb: &GrowthBook, req: &Request<()>) -> bool {
+    let h = req.headers();
+    let s = |v: &str| GrowthBookAttributeValue::String(v.to_owned());
+    let mut attrs = Vec::with_capacity(3);
+    if let Some(v) = header_str(h, "x-gray") {
+        attrs.push(GrowthBookAttribute::new("x-gray".to_owned(), s(v)));
+    }
+    if let Some(v) = cookie_value(h, "gray") {
+        attrs.push(GrowthBookAttribute::new("gray".to_owned(), s(v)));
+    }
+    if let Some(v) = header_str(h, "x-user-id") {
+        attrs.push(GrowthBookAttribute::new("id".to_owned(), s(v)));
+    }
+    gb.check("canary", &Some(attrs)).on
+}
+
+/// What a hand-written middleware does: owned maps of the headers (names
+/// lowercased), cookies and query, then a random draw.
+#[inline]
+pub fn handwritten(req: &Request<()>) -> (bool, bool) {
+    let mut headers: HashMap<String, String> = HashMap::new();
+    for (name, value) in req.headers() {
+        if let Ok(v) = value.to_str() {
+            headers.insert(name.as_str().to_lowercase(), v.to_owned());
+        }
+    }
+    let mut cookies: HashMap<String, String> = HashMap::new();
+    if let Some(c) = headers.get("cookie") {
+        for pair in c.split(';') {
+            if let Some((k, v)) = pair.trim().split_once('=') {
+                cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+    }
+    let mut query: HashMap<String, String> = HashMap::new();
+    for pair in req.uri().query().unwrap_or("").split('&') {
+        if let Some((k, v)) = pair.split_once('=') {
+            query.insert(k.to_owned(), v.to_owned());
+        }
+    }
+    let overridden = headers.get("x-gray").map(String::as_str) == Some("true")
+        || cookies.get("gray").map(String::as_str) == Some("true");
+    let gray = overridden || rand::random::<f64>() < 0.2;
+    // `query.len()` keeps the parse from being optimised away.
+    (gray, overridden || query.len() != 5)
+}
+
+/// `n` rules `r{i}` each sending `x-id: k{i}` to gray.
+pub fn exact_rules(n: usize) -> Matcher {
+    let mut text = String::from("default: stable\nrules:\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "  - {{ name: r{i}, to: gray, when: {{ header: {{ name: x-id, equals: k{i} }} }} }}\n"
+        ));
+    }
+    RuleSet::from_yaml(&text)
+        .expect("parse")
+        .compile()
+        .expect("compile")
+}
+
+/// One rule with an `in` set of `n` values `k0..k{n-1}`.
+pub fn in_set(n: usize) -> Matcher {
+    let values: Vec<String> = (0..n).map(|i| format!("k{i}")).collect();
+    let text = format!(
+        "{{\"default\": \"stable\", \"rules\": [{{\"name\": \"r\", \"to\": \"gray\", \"when\": {{\"header\": {{\"name\": \"x-id\", \"in\": {values:?}}}}}}}]}}"
+    );
+    RuleSet::from_json(&text)
+        .expect("parse")
+        .compile()
+        .expect("compile")
+}
+
+/// One rule with a single leaf `cond` (YAML flow), for the per-op benches.
+pub fn single(cond: &str) -> Matcher {
+    RuleSet::from_yaml(&format!(
+        "default: stable\nrules:\n  - {{ name: r, to: gray, when: {cond} }}\n"
+    ))
+    .expect("parse")
+    .compile()
+    .expect("compile")
+}
+
+/// The per-op benches: (name, condition, holds on the canonical request).
+pub const OPS: &[(&str, &str, bool)] = &[
+    (
+        "header-equals",
+        "{ header: { name: x-user-id, equals: user-42 } }",
+        true,
+    ),
+    (
+        "header-in",
+        "{ header: { name: accept-language, in: [fr, de, 'en-US,en;q=0.5'] } }",
+        true,
+    ),
+    (
+        "header-prefix",
+        "{ header: { name: user-agent, prefix: Mozilla } }",
+        true,
+    ),
+    (
+        "header-suffix",
+        "{ header: { name: user-agent, suffix: Firefox/128.0 } }",
+        true,
+    ),
+    (
+        "header-contains",
+        "{ header: { name: user-agent, contains: Linux } }",
+        true,
+    ),
+    (
+        "header-regex",
+        "{ header: { name: user-agent, regex: 'Mozilla/.*Firefox/1[0-9]+\\.0' } }",
+        true,
+    ),
+    (
+        "header-present",
+        "{ header: { name: traceparent, present: true } }",
+        true,
+    ),
+    (
+        "header-ignore-case",
+        "{ header: { name: connection, equals: KEEP-ALIVE, ignore_case: true } }",
+        true,
+    ),
+    (
+        "cookie-equals",
+        "{ cookie: { name: consent, equals: 'yes' } }",
+        true,
+    ),
+    (
+        "cookie-absent",
+        "{ cookie: { name: gray, equals: 'true' } }",
+        false,
+    ),
+    (
+        "query-equals",
+        "{ query: { name: utm_source, equals: mail } }",
+        true,
+    ),
+    (
+        "query-absent",
+        "{ query: { name: beta, present: true } }",
+        false,
+    ),
+    ("path-prefix", "{ path: { prefix: /api/ } }", true),
+    ("method-in", "{ method: { in: [GET, HEAD] } }", true),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contenders_agree_on_overrides() {
+        let (m, u, g) = (graymatch(), unleash(), growthbook());
+        for extra in [[("x-gray", "true")], [("cookie", "gray=true")]] {
+            // A user the sticky rollout leaves out: only the override decides.
+            let req = request("user-1", &extra);
+            assert!(graymatch_decide(&m, &req), "{extra:?}");
+            assert!(primitives(&req), "{extra:?}");
+            assert!(unleash_decide(&u, &req), "{extra:?}");
+            assert!(growthbook_decide(&g, &req), "{extra:?}");
+            assert!(handwritten(&req).0, "{extra:?}");
+        }
+    }
+
+    #[test]
+    fn contenders_agree_on_the_share_of_users() {
+        let (m, u, g) = (graymatch(), unleash(), growthbook());
+        let (mut gm, mut un, mut gb) = (0, 0, 0);
+        for i in 0..10_000 {
+            let req = request(&format!("u-{i}"), &[]);
+            let d = graymatch_decide(&m, &req);
+            assert_eq!(d, primitives(&req));
+            gm += usize::from(d);
+            un += usize::from(unleash_decide(&u, &req));
+            gb += usize::from(growthbook_decide(&g, &req));
+        }
+        for (name, n) in [("graymatch", gm), ("unleash", un), ("growthbook", gb)] {
+            assert!((1_800..2_200).contains(&n), "{name}: {n} of 10000");
+        }
+    }
+
+    #[test]
+    fn graymatch_unleash_algorithm_picks_unleash_users() {
+        let m = RuleSet::from_yaml(
+            "default: stable\nrules:\n  - { name: r, to: gray, percent: 20, sticky: { header: x-user-id, salt: canary, algorithm: unleash } }\n",
+        )
+        .unwrap()
+        .compile()
+        .unwrap();
+        let u = unleash();
+        for i in 0..2_000 {
+            let req = request(&format!("u-{i}"), &[]);
+            assert_eq!(
+                m.decide(&req).variant() == "gray",
+                unleash_decide(&u, &req),
+                "u-{i}"
+            );
+        }
+    }
+
+    #[test]
+    fn op_table_is_true_to_its_claims() {
+        let req = canonical();
+        for (name, cond, holds) in OPS {
+            assert_eq!(
+                single(cond).decide(&req).variant() == "gray",
+                *holds,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn scaling_matchers_decide_right() {
+        let req = request(USER, &[("x-id", "k7")]);
+        assert_eq!(exact_rules(1000).decide(&req).rule(), Some("r7"));
+        assert_eq!(in_set(10_000).decide(&req).variant(), "gray");
+        let miss = request(USER, &[("x-id", "nope")]);
+        assert_eq!(exact_rules(1000).decide(&miss).variant(), "stable");
+    }
+}
