@@ -20,13 +20,19 @@ fn main() -> std::io::Result<()> {
         .and_then(|i| args.get(i + 1))
         .and_then(|p| p.parse().ok())
         .unwrap_or(8088);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let app = Router::new().route("/", get(|| async { "hello" }));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         if gray {
             let app = GrayLayer::new(graymatch_benches::graymatch()).layer(app);
-            axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app)).await
+            axum::serve(
+                listener,
+                axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+            )
+            .await
         } else {
             axum::serve(listener, app).await
         }

@@ -1,0 +1,149 @@
+//! The `graymatch` command as a library: argument parsing and the four
+//! commands (`check`, `explain`, `test`, `simulate`). The binary calls [`run`].
+//!
+//! ```text
+//! graymatch check rules.yaml
+//! graymatch explain rules.yaml --uri '/cart?beta=1' -H 'x-user-id: 42' --cookie 'tester=yes'
+//! graymatch test tests/*.yaml
+//! graymatch simulate rules.yaml --users 100000 --raise canary-20=30
+//! ```
+//!
+//! Exit codes: 0 success; 1 an invalid rule set (`check`), a failed case
+//! (`test`); 2 a file that cannot be read or bad arguments.
+
+mod check;
+mod explain;
+mod load;
+mod simulate;
+mod testfile;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::load::Format;
+
+/// Check, explain, test and simulate graymatch rule files.
+#[derive(Parser, Debug)]
+#[command(name = "graymatch", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate rule files and print a summary of each.
+    ///
+    /// Exits 1 when a rule set is invalid, printing the error with its place.
+    #[command(
+        after_help = "Example:\n  graymatch check rules.yaml\n  cat rules.json | graymatch check - --format json"
+    )]
+    Check {
+        /// Rule files (.yaml, .yml, .json, .toml); `-` reads standard input.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The format of standard input (or of a file whose extension is unknown).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
+    /// Decide one request and say why every earlier rule did not decide it.
+    #[command(
+        after_help = "Example:\n  graymatch explain rules.yaml --uri '/cart?beta=1' -H 'x-user-id: user-3' --cookie 'tester=yes'"
+    )]
+    Explain {
+        /// The rule file; `-` reads standard input.
+        file: PathBuf,
+        /// The format of standard input (or of a file whose extension is unknown).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// The request method.
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// The request URI: path and query.
+        #[arg(long, default_value = "/")]
+        uri: String,
+        /// A header, `name: value`; repeat for more (repeated names are kept).
+        #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+        /// A cookie, `name=value`; repeat for more. Sent in one `Cookie` header.
+        #[arg(long = "cookie", value_name = "NAME=VALUE")]
+        cookies: Vec<String>,
+    },
+    /// Run rule-test files: each case's request against its rule set.
+    ///
+    /// Prints one line per failure and a last line `N passed, M failed`.
+    /// Exits 1 when a case fails and 2 when a file cannot be read.
+    #[command(after_help = "Example:\n  graymatch test rules.test.yaml conformance/*.yaml")]
+    Test {
+        /// Rule-test files (.yaml, .yml, .json, .toml).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Show the share of each variant per rule over synthetic users and
+    /// random draws, and what changing a percent would move.
+    #[command(
+        after_help = "Example:\n  graymatch simulate rules.yaml --users 100000\n  graymatch simulate rules.yaml --raise canary-20=30\n  graymatch simulate rules.yaml --raise abc/v2=8"
+    )]
+    Simulate {
+        /// The rule file; `-` reads standard input.
+        file: PathBuf,
+        /// The format of standard input (or of a file whose extension is unknown).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Synthetic user keys (`user-0`, `user-1`, ...) for sticky rules.
+        #[arg(long, default_value_t = 10_000)]
+        users: u32,
+        /// Random draws for rules without a sticky key.
+        #[arg(long, default_value_t = 10_000)]
+        requests: u32,
+        /// `RULE=PERCENT` (the rule's first target) or `RULE/VARIANT=PERCENT`:
+        /// how many users would enter and leave each variant.
+        #[arg(long, value_name = "RULE=PERCENT")]
+        raise: Option<String>,
+    },
+}
+
+/// Parses the process arguments and runs the command; the exit code to return.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { files, format } => check::run(&files, format),
+        Command::Explain {
+            file,
+            format,
+            method,
+            uri,
+            headers,
+            cookies,
+        } => explain::run(&file, format, &method, &uri, &headers, &cookies),
+        Command::Test { files } => testfile::run(&files),
+        Command::Simulate {
+            file,
+            format,
+            users,
+            requests,
+            raise,
+        } => simulate::run(&file, format, users, requests, raise.as_deref()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("graymatch: error: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs one rule-test file as `graymatch test` does, printing its failure
+/// lines: `(passed, failed)`, or the reason it cannot be read.
+///
+/// # Errors
+///
+/// When the file cannot be read or is not a rule-test file.
+pub fn test_file(path: &std::path::Path) -> Result<(usize, usize), String> {
+    testfile::run_file(path)
+        .map(|t| (t.passed, t.failed))
+        .map_err(|e| e.to_string())
+}
