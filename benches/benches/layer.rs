@@ -2,25 +2,13 @@
 //! layer adds to each request (decide, tag, extensions, scope, routing).
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use graymatch_benches as b;
 use graymatch_tower::GrayLayer;
 use http::{Request, Response};
 use tower::{Layer, Service};
-
-/// Polls a future that is ready at once.
-fn now<F: Future>(f: F) -> F::Output {
-    let mut cx = Context::from_waker(Waker::noop());
-    match pin!(f).poll(&mut cx) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!("the no-op service is always ready"),
-    }
-}
 
 fn layer(c: &mut Criterion) {
     let noop = tower::service_fn(|_req: Request<()>| {
@@ -34,14 +22,14 @@ fn layer(c: &mut Criterion) {
     g.bench_function("bare", |bench| {
         bench.iter_batched(
             b::canonical,
-            |req| now(bare.call(black_box(req))).unwrap(),
+            |req| b::poll_now(bare.call(black_box(req))).unwrap(),
             criterion::BatchSize::SmallInput,
         );
     });
     g.bench_function("gray-layer", |bench| {
         bench.iter_batched(
             b::canonical,
-            |req| now(gray.call(black_box(req))).unwrap(),
+            |req| b::poll_now(gray.call(black_box(req))).unwrap(),
             criterion::BatchSize::SmallInput,
         );
     });

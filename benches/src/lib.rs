@@ -21,6 +21,20 @@ use growthbook_rust::model_public::{GrowthBookAttribute, GrowthBookAttributeValu
 use http::{HeaderMap, Request};
 use unleash_yggdrasil::{ClientFeatures, Context, EngineState, UpdateMessage};
 
+/// Polls a future that is ready at once (the no-op services of the layer
+/// benches), without a runtime.
+///
+/// # Panics
+///
+/// When the future is not ready on the first poll.
+pub fn poll_now<F: std::future::Future>(f: F) -> F::Output {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(f).poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("the no-op service is always ready"),
+    }
+}
+
 /// The user of the canonical request.
 pub const USER: &str = "user-42";
 

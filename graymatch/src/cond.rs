@@ -5,7 +5,7 @@ use http::HeaderName;
 use memchr::memmem::Finder;
 use regex::Regex;
 
-use crate::exact::ExactIndex;
+use crate::exact::{ExactIndex, eq};
 use crate::request::RequestHead;
 use crate::scan;
 
@@ -158,14 +158,5 @@ impl StrTest {
             }
             StrOp::Regex(re) => std::str::from_utf8(v).is_ok_and(|s| re.is_match(s)),
         }
-    }
-}
-
-#[inline]
-fn eq(a: &[u8], b: &[u8], fold: bool) -> bool {
-    if fold {
-        a.eq_ignore_ascii_case(b)
-    } else {
-        a == b
     }
 }

@@ -77,8 +77,9 @@ impl<V> ExactIndex<V> {
     }
 }
 
+/// Byte equality, ASCII case-insensitive when `fold`.
 #[inline]
-fn eq(a: &[u8], b: &[u8], fold: bool) -> bool {
+pub(crate) fn eq(a: &[u8], b: &[u8], fold: bool) -> bool {
     if fold {
         a.eq_ignore_ascii_case(b)
     } else {

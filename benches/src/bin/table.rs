@@ -15,12 +15,9 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::convert::Infallible;
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use graymatch_benches as b;
@@ -51,14 +48,6 @@ static GLOBAL: Counting = Counting;
 
 /// A contender: a closure deciding the canonical request once.
 type Run = Box<dyn FnMut()>;
-
-fn now<F: Future>(f: F) -> F::Output {
-    let mut cx = Context::from_waker(Waker::noop());
-    match pin!(f).poll(&mut cx) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!("the no-op service is always ready"),
-    }
-}
 
 fn contenders() -> Vec<(&'static str, Run)> {
     let req = b::canonical();
@@ -127,13 +116,13 @@ fn contenders() -> Vec<(&'static str, Run)> {
         (
             "bare-service",
             Box::new(move || {
-                black_box(now(bare.call(black_box(r6.clone()))).unwrap());
+                black_box(b::poll_now(bare.call(black_box(r6.clone()))).unwrap());
             }),
         ),
         (
             "gray-layer",
             Box::new(move || {
-                black_box(now(gray.call(black_box(r7.clone()))).unwrap());
+                black_box(b::poll_now(gray.call(black_box(r7.clone()))).unwrap());
             }),
         ),
     ]
