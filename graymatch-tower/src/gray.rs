@@ -6,7 +6,11 @@
 //!    hot reload);
 //! 2. writes the tag onto the request as the rule set's `propagation` says
 //!    (`x-gray` header and `gray` baggage member by default), overwriting any
-//!    tag the client sent unless it was trusted (`incoming: trust`);
+//!    tag the client sent unless it was trusted (`incoming: trust`). Only
+//!    the carriers the rule set turns on are written: at an edge with
+//!    `header: null` or `baggage: null`, strip that carrier from incoming
+//!    requests yourself, or a handler that forwards it passes a client's
+//!    choice on to trusting services;
 //! 3. puts the [`Decision`] and the [`Tag`] in the request extensions;
 //! 4. calls the service of the decided variant, or the default service when
 //!    that variant has none (counted as a fallback), inside a task-local

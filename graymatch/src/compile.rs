@@ -166,7 +166,7 @@ impl Compiler {
             .as_ref()
             .map_or(Algorithm::Graymatch, |s| s.algorithm);
         let mut compiled = Vec::with_capacity(targets.len());
-        let mut total: u32 = 0;
+        let mut total: u64 = 0;
         for (to, percent) in targets {
             let variant = self.variant(place, to)?;
             if compiled.iter().any(|&(v, _)| v == variant) {
@@ -178,29 +178,33 @@ impl Compiler {
                     "percent {percent} is not a whole number, as algorithm: unleash needs"
                 )));
             }
-            total += ppm;
-            compiled.push((variant, total));
+            // u64: thousands of targets cannot overflow; a sum past 100 is
+            // refused below, before the bounds are used.
+            total += u64::from(ppm);
+            compiled.push((variant, u32::try_from(total).unwrap_or(u32::MAX)));
         }
-        if total > PPM {
+        if total > u64::from(PPM) {
             return Err(err(format!(
                 "percents sum to {}, more than 100",
                 show_ppm(total)
             )));
         }
+        let total = total as u32;
         let when = rule
             .when
             .as_ref()
             .map(|c| compile_cond(c, &format!("{place}: when"), 0))
             .transpose()?;
         let single_full = compiled.len() == 1 && total == PPM;
+        // The key is checked even where no draw needs it (0 or 100 percent).
+        if let Some(s) = &rule.sticky {
+            sticky_source(place, s)?;
+        }
         let draw = match &rule.sticky {
             _ if total == 0 => Draw::Never,
             None if single_full => Draw::Always,
             None => Draw::Random,
-            Some(s) if single_full && s.missing == Missing::Random => {
-                sticky_source(place, s)?;
-                Draw::Always
-            }
+            Some(s) if single_full && s.missing == Missing::Random => Draw::Always,
             Some(s) => {
                 let source = sticky_source(place, s)?;
                 let mut prefix = Murmur3::new(0);
@@ -272,14 +276,16 @@ fn ppm(percent: f64) -> Result<u32, String> {
     }
     let scaled = percent * 10_000.0;
     let rounded = scaled.round();
-    if (scaled - rounded).abs() > 1e-6 * scaled.max(1.0) {
+    // An absolute tolerance: a fifth decimal is 0.1 ppm, far above the
+    // float error of `percent * 10_000` (about 1e-10 at 100).
+    if (scaled - rounded).abs() > 1e-6 {
         return Err(format!("percent {percent} has more than 4 decimals"));
     }
     Ok(rounded as u32)
 }
 
 /// `120`, `12.5`, `0.0001`: a ppm amount as the percent a user wrote.
-fn show_ppm(ppm: u32) -> String {
+fn show_ppm(ppm: u64) -> String {
     let whole = ppm / 10_000;
     let frac = ppm % 10_000;
     if frac == 0 {
@@ -522,6 +528,10 @@ mod tests {
             ("nan", f64::NAN, Err(())),
             ("inf", f64::INFINITY, Err(())),
             ("decimal", 12.3456, Ok(123_456)),
+            // Regression: a relative tolerance let a fifth decimal through
+            // above a few percent (20.00001 compiled as 20).
+            ("fifth decimal at 20", 20.00001, Err(())),
+            ("fifth decimal near 100", 99.99995, Err(())),
         ];
         for (name, p, want) in cases {
             assert_eq!(ppm(*p).map_err(|_| ()), *want, "case {name}");

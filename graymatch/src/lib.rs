@@ -48,8 +48,10 @@
 //!
 //! 1. With `propagation.incoming: trust`, a tag on the request that names a
 //!    declared variant decides it: the configured header (`x-gray`) first,
-//!    then the `baggage` member (`gray`). An unknown name is ignored. With
-//!    `incoming: ignore` (the default) incoming tags are never read.
+//!    then the `baggage` member (`gray`). An unknown name is ignored, and so
+//!    is a baggage member past the W3C limits (the first 8,192 bytes and 180
+//!    members are read). With `incoming: ignore` (the default) incoming tags
+//!    are never read.
 //! 2. Otherwise the rules are tried in order. A rule decides when its `when`
 //!    holds (no `when` always holds) and its weight draw lands in one of its
 //!    targets. A draw outside every target (the remaining percent) goes on to
@@ -92,9 +94,12 @@
 //! query parameters and baggage are scanned in the request's own bytes for
 //! the one name wanted ([`scan`]), a value is percent-decoded only when it is
 //! tested (in a 256-byte stack buffer; only a longer escaped value
-//! allocates), exact values (`equals`, `in`) are hashed into sets at compile
-//! time — and runs of rules that test one field for exact values share one
-//! index, so a thousand such rules cost about one lookup — and a [`Decision`]
+//! allocates), `in` lists of more than 8 values are hashed into sets at
+//! compile time, and a run of 4 or more consecutive rules whose condition is
+//! one `equals`/`in` leaf on the same field shares one index, so a thousand
+//! such rules cost about one lookup (when the field occurs more than once,
+//! the run's rules are tried one by one: same answer, slower). A regex
+//! allocates its per-thread cache on a thread's first use only. A [`Decision`]
 //! holds names interned at compile time. Each distinct variant and rule name
 //! is stored once for the life of the process, however often rule sets are
 //! reloaded. Writing a [`Tag`] into a `HeaderMap` allocates only to merge an

@@ -48,6 +48,10 @@ impl Tag {
     ///
     /// When `variant` is not 1 to 64 of `[A-Za-z0-9._-]`.
     ///
+    /// The name is interned for the life of the process (as compiled
+    /// variant names are): build tags from names you control, not from
+    /// request data.
+    ///
     /// ```
     /// assert!(graymatch::Tag::new("v2.1-beta_3").is_ok());
     /// assert!(graymatch::Tag::new("").is_err());
@@ -122,7 +126,8 @@ impl Tag {
     /// all lines joined into one).
     ///
     /// Existing members are kept within the W3C limits (8,192 bytes, 180
-    /// members) with room for the tag: members past them are dropped.
+    /// members) with room for the tag: the first member that does not fit
+    /// and every member after it are dropped.
     ///
     /// ```
     /// let mut headers = http::HeaderMap::new();
@@ -184,6 +189,7 @@ fn write_baggage(headers: &mut HeaderMap, key: &str, variant: &str) {
     let member_len = key.len() + 1 + variant.len();
     let mut out: Vec<u8> = Vec::new();
     let mut members = 0usize;
+    let mut full = false;
     let lines = headers.get_all(&BAGGAGE);
     let mut line_count = 0;
     for line in lines {
@@ -199,9 +205,11 @@ fn write_baggage(headers: &mut HeaderMap, key: &str, variant: &str) {
                 continue;
             }
             let sep = usize::from(!out.is_empty());
-            if members + 1 >= BAGGAGE_MAX_MEMBERS
-                || out.len() + sep + member.len() + 1 + member_len > BAGGAGE_MAX_BYTES
-            {
+            // Once a member does not fit, it and every later one are dropped.
+            full = full
+                || members + 1 >= BAGGAGE_MAX_MEMBERS
+                || out.len() + sep + member.len() + 1 + member_len > BAGGAGE_MAX_BYTES;
+            if full {
                 continue;
             }
             if sep == 1 {

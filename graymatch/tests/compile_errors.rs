@@ -1,6 +1,6 @@
 //! Every invalid rule set is refused with an error that names its place.
 
-use graymatch::{Condition, Field, Op, Rule, RuleSet};
+use graymatch::{Condition, Field, Op, Rule, RuleSet, Target};
 
 /// (case, YAML rule set, expected message)
 const CASES: &[(&str, &str, &str)] = &[
@@ -311,4 +311,39 @@ fn deep_json_is_refused_without_overflowing_the_stack() {
         "}".repeat(5_000)
     );
     assert!(RuleSet::from_yaml(&deep_yaml).is_err());
+}
+
+#[test]
+fn regressions_found_in_review() {
+    // A fifth decimal above a few percent passed a relative tolerance.
+    let err = RuleSet::from_yaml("default: s\nrules:\n  - {name: r, to: g, percent: 20.00001}")
+        .unwrap()
+        .compile()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "rules[0] (r): percent 20.00001 has more than 4 decimals"
+    );
+    // A 0 % rule skipped the check of its sticky key.
+    let err = RuleSet::from_yaml(
+        "default: s\nrules:\n  - {name: r, to: g, percent: 0, sticky: {header: 'a b'}}",
+    )
+    .unwrap()
+    .compile()
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "rules[0] (r): sticky: invalid header name \"a b\""
+    );
+    // Thousands of full targets overflowed a u32 sum (a debug-build panic).
+    let targets: Vec<Target> = (0..5_000)
+        .map(|i| Target::new(format!("v{i}"), 100.0))
+        .collect();
+    let mut set = RuleSet::new("s");
+    set.rules.push(Rule::split("many", targets));
+    let err = set.compile().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "rules[0] (many): percents sum to 500000, more than 100"
+    );
 }
