@@ -1,23 +1,14 @@
 //! `GrayLayer` over a no-op service against the bare service: the cost the
 //! layer adds to each request (decide, tag, extensions, scope, routing).
 
-use std::convert::Infallible;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use graymatch_benches as b;
-use graymatch_tower::GrayLayer;
-use http::{Request, Response};
-use tower::{Layer, Service};
+use tower::Service;
 
 fn layer(c: &mut Criterion) {
-    let noop = tower::service_fn(|_req: Request<()>| {
-        std::future::ready(Ok::<_, Infallible>(Response::new(())))
-    });
-    let mut bare = noop;
-    let mut gray = GrayLayer::new(b::graymatch())
-        .route("gray", noop)
-        .layer(noop);
+    let (mut bare, mut gray) = b::bare_and_layered();
     let mut g = c.benchmark_group("layer");
     g.bench_function("bare", |bench| {
         bench.iter_batched(

@@ -35,6 +35,27 @@ pub fn poll_now<F: std::future::Future>(f: F) -> F::Output {
     }
 }
 
+/// A no-op service answering every request at once.
+pub type Noop = tower::util::ServiceFn<
+    fn(Request<()>) -> std::future::Ready<Result<http::Response<()>, std::convert::Infallible>>,
+>;
+
+/// The bare no-op service, and the same behind `GrayLayer` with the
+/// canonical rules (both variants routed to a no-op).
+pub fn bare_and_layered() -> (Noop, graymatch_tower::Gray<Noop>) {
+    use tower::Layer;
+    fn answer(
+        _: Request<()>,
+    ) -> std::future::Ready<Result<http::Response<()>, std::convert::Infallible>> {
+        std::future::ready(Ok(http::Response::new(())))
+    }
+    let noop: Noop = tower::service_fn(answer as fn(_) -> _);
+    let layered = graymatch_tower::GrayLayer::new(graymatch())
+        .route("gray", noop)
+        .layer(noop);
+    (noop, layered)
+}
+
 /// The user of the canonical request.
 pub const USER: &str = "user-42";
 

@@ -116,10 +116,12 @@ impl Matcher {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn explain<R: RequestHead + ?Sized>(&self, request: &R) -> Explanation {
-        let decision = self.decide(request);
-        if decision.reason() == Reason::Propagated {
+        // A trusted tag decides before any rule; no draw is made twice.
+        if self.tagging.trust
+            && let Some(v) = self.incoming(request.headers())
+        {
             return Explanation {
-                decision,
+                decision: Decision::new(self.variants[v], None, Reason::Propagated),
                 rules: Vec::new(),
             };
         }

@@ -263,7 +263,7 @@ impl Matcher {
 
     /// The declared variant named by a tag on `headers`: the configured
     /// header first, then the baggage member. Unknown names are ignored.
-    fn incoming(&self, headers: &HeaderMap) -> Option<usize> {
+    pub(crate) fn incoming(&self, headers: &HeaderMap) -> Option<usize> {
         if let Some(name) = self.tagging.header
             && let Some(v) = headers.get(name)
             && let Some(i) = self.variant_index(v.as_bytes())

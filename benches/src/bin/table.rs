@@ -14,16 +14,13 @@
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::convert::Infallible;
 use std::hint::black_box;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
 use graymatch_benches as b;
-use graymatch_tower::GrayLayer;
-use http::{Request, Response};
-use tower::{Layer, Service};
+use tower::Service;
 
 struct Counting;
 
@@ -61,13 +58,7 @@ fn contenders() -> Vec<(&'static str, Run)> {
     let exact1000 = b::exact_rules(1000);
     let req1 = b::request(b::USER, &[("x-id", "k0")]);
     let req1000 = b::request(b::USER, &[("x-id", "k999")]);
-    let noop = tower::service_fn(|_req: Request<()>| {
-        std::future::ready(Ok::<_, Infallible>(Response::new(())))
-    });
-    let mut bare = noop;
-    let mut gray = GrayLayer::new(b::graymatch())
-        .route("gray", noop)
-        .layer(noop);
+    let (mut bare, mut gray) = b::bare_and_layered();
     let (r1, r2, r3, r4, r5, r6, r7) = (
         req.clone(),
         req.clone(),
