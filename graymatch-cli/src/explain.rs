@@ -14,8 +14,15 @@ pub(crate) fn run(
     uri: &str,
     headers: &[String],
     cookies: &[String],
+    client_ip: Option<&str>,
 ) -> Result<ExitCode, Error> {
-    let request = request(method, uri, headers, cookies)?;
+    let mut request = request(method, uri, headers, cookies)?;
+    if let Some(ip) = client_ip {
+        let ip = ip
+            .parse()
+            .map_err(|_| Error(format!("invalid --client-ip {ip:?}: not an IP address")))?;
+        request.extensions_mut().insert(graymatch::ClientIp(ip));
+    }
     let m = match load::rules(file, format)? {
         Ok((_, m)) => m,
         Err(e) => {

@@ -61,7 +61,7 @@ enum Command {
         /// The request method.
         #[arg(long, default_value = "GET")]
         method: String,
-        /// The request URI: path and query.
+        /// The request URI: path and query, or absolute-form (`http://host/path`).
         #[arg(long, default_value = "/")]
         uri: String,
         /// A header, `name: value`; repeat for more (repeated names are kept).
@@ -70,6 +70,9 @@ enum Command {
         /// A cookie, `name=value`; repeat for more. Sent in one `Cookie` header.
         #[arg(long = "cookie", value_name = "NAME=VALUE")]
         cookies: Vec<String>,
+        /// The client's address, as the server saw it (for `client_ip` rules).
+        #[arg(long = "client-ip", value_name = "ADDRESS")]
+        client_ip: Option<String>,
     },
     /// Run rule-test files: each case's request against its rule set.
     ///
@@ -117,7 +120,16 @@ pub fn run() -> ExitCode {
             uri,
             headers,
             cookies,
-        } => explain::run(&file, format, &method, &uri, &headers, &cookies),
+            client_ip,
+        } => explain::run(
+            &file,
+            format,
+            &method,
+            &uri,
+            &headers,
+            &cookies,
+            client_ip.as_deref(),
+        ),
         Command::Test { files } => testfile::run(&files),
         Command::Simulate {
             file,

@@ -58,6 +58,9 @@ struct RequestSpec {
     uri: Option<String>,
     #[serde(default)]
     headers: Option<Headers>,
+    /// The client's address as the server saw it (a `ClientIp`).
+    #[serde(default)]
+    client_ip: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -278,6 +281,13 @@ fn build(spec: &RequestSpec, i: u32) -> Result<Request<()>, String> {
         let v =
             HeaderValue::from_str(&text).map_err(|_| format!("invalid value for header {name}"))?;
         req.headers_mut().append(n, v);
+    }
+    if let Some(ip) = &spec.client_ip {
+        let ip = sub(ip);
+        let ip = ip
+            .parse()
+            .map_err(|_| format!("invalid client_ip {ip:?}: not an IP address"))?;
+        req.extensions_mut().insert(graymatch::ClientIp(ip));
     }
     Ok(req)
 }

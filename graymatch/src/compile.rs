@@ -10,11 +10,13 @@ use crate::error::CompileError;
 use crate::exact::ExactIndex;
 use crate::intern::{intern, intern_header};
 use crate::matcher::{CompiledRule, Draw, ExactRun, Matcher, Step, StickyKey, Tagging};
+use crate::net::Networks;
 use crate::rules::{
     Algorithm, Condition, Field, Incoming, Missing, Op, Rule, RuleSet, Sticky, Test,
 };
 use crate::sticky::{Murmur3, PPM};
 use crate::tag::{Tag, is_valid_name};
+use crate::typed::{Cmp, TypedTest};
 
 /// The deepest nesting of `all`/`any`/`not` a rule set may use.
 pub const MAX_DEPTH: usize = 32;
@@ -379,15 +381,50 @@ fn compile_cond(cond: &Condition, place: &str, depth: usize) -> Result<Cond, Com
         .map_err(|m| err("query", m))?,
         Condition::Path(t) => leaf(Source::Path, t).map_err(|m| err("path", m))?,
         Condition::Method(t) => leaf(Source::Method, t).map_err(|m| err("method", m))?,
+        Condition::Host(t) => leaf(Source::Host, t).map_err(|m| err("host", m))?,
+        Condition::ClientIp(t) => leaf(Source::ClientIp, t).map_err(|m| err("client_ip", m))?,
     })
 }
 
 fn leaf(source: Source, test: &Test) -> Result<Cond, String> {
-    let fold = test.ignore_case;
+    // Hosts compare without case, whatever the rule says.
+    let fold = test.ignore_case || source == Source::Host;
     let bytes = |s: &String| -> Box<[u8]> { s.as_bytes().into() };
+    let typed = |cmp: Cmp, values: &[String]| -> Result<Cond, String> {
+        if test.ignore_case {
+            return Err(format!(
+                "ignore_case goes with string operations, not `{}` with `as`",
+                test.op.keyword()
+            ));
+        }
+        let ty = test.value_type.ok_or_else(|| {
+            format!(
+                "`{}` needs `as: number`, `as: semver` or `as: version`",
+                test.op.keyword()
+            )
+        })?;
+        Ok(Cond::Leaf(Leaf {
+            source: source.clone(),
+            test: ValueTest::Typed(TypedTest::new(ty, cmp, values)?),
+        }))
+    };
+    match (&test.op, test.value_type) {
+        (Op::Equals(v), Some(_)) => return typed(Cmp::Eq, std::slice::from_ref(v)),
+        (Op::In(list), Some(_)) if !list.is_empty() => return typed(Cmp::Eq, list),
+        (Op::In(_) | Op::Gt(_) | Op::Gte(_) | Op::Lt(_) | Op::Lte(_), _)
+        | (Op::Equals(_), None) => {}
+        (op, Some(ty)) => {
+            return Err(format!(
+                "`as: {}` goes with equals, in, gt, gte, lt and lte, not `{}`",
+                ty.keyword(),
+                op.keyword()
+            ));
+        }
+        _ => {}
+    }
     let op = match &test.op {
         Op::Present(want) => {
-            if fold {
+            if test.ignore_case {
                 return Err("ignore_case goes with string operations, not present".into());
             }
             return Ok(Cond::Leaf(Leaf {
@@ -395,6 +432,19 @@ fn leaf(source: Source, test: &Test) -> Result<Cond, String> {
                 test: ValueTest::Present(*want),
             }));
         }
+        Op::Cidr(list) => {
+            if test.ignore_case {
+                return Err("ignore_case goes with string operations, not cidr".into());
+            }
+            return Ok(Cond::Leaf(Leaf {
+                source,
+                test: ValueTest::Cidr(Networks::new(list)?),
+            }));
+        }
+        Op::Gt(v) => return typed(Cmp::Gt, std::slice::from_ref(v)),
+        Op::Gte(v) => return typed(Cmp::Gte, std::slice::from_ref(v)),
+        Op::Lt(v) => return typed(Cmp::Lt, std::slice::from_ref(v)),
+        Op::Lte(v) => return typed(Cmp::Lte, std::slice::from_ref(v)),
         Op::Equals(s) => StrOp::Equals(bytes(s)),
         Op::In(list) if list.is_empty() => return Err("`in` needs at least one value".into()),
         Op::In(list) if list.len() <= IN_LIST_MAX => {

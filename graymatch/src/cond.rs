@@ -6,8 +6,10 @@ use memchr::memmem::Finder;
 use regex::Regex;
 
 use crate::exact::{ExactIndex, eq};
+use crate::net::{self, Networks};
 use crate::request::RequestHead;
 use crate::scan;
+use crate::typed::TypedTest;
 
 /// A compiled `when`.
 #[derive(Debug)]
@@ -43,6 +45,13 @@ impl Leaf {
         match &self.test {
             ValueTest::Present(want) => self.source.has_any(req) == *want,
             ValueTest::Str(t) => self.source.any(req, |v| t.matches(v)),
+            ValueTest::Typed(t) => self.source.any(req, |v| t.matches(v)),
+            ValueTest::Cidr(nets) => match self.source {
+                Source::ClientIp => req.client_ip().is_some_and(|ip| nets.contains(ip)),
+                _ => self.source.any(req, |v| {
+                    net::parse_ip(v).is_some_and(|ip| nets.contains(ip))
+                }),
+            },
         }
     }
 }
@@ -55,6 +64,10 @@ pub(crate) enum Source {
     Query(Box<str>),
     Path,
     Method,
+    /// The host, port and one trailing dot removed; compared without case.
+    Host,
+    /// The [`ClientIp`](crate::ClientIp) extension, as text for string ops.
+    ClientIp,
 }
 
 impl Source {
@@ -72,6 +85,8 @@ impl Source {
                 .any(|raw| scan::with_decoded(raw, true, &mut f)),
             Source::Path => f(req.uri().path().as_bytes()),
             Source::Method => f(req.method().as_str().as_bytes()),
+            Source::Host => scan::host(req.uri(), req.headers()).is_some_and(f),
+            Source::ClientIp => req.client_ip().is_some_and(|ip| net::with_text(ip, f)),
         }
     }
 
@@ -96,6 +111,8 @@ impl Source {
                 .map(|raw| scan::with_decoded(raw, true, f)),
             Source::Path => Some(f(req.uri().path().as_bytes())),
             Source::Method => Some(f(req.method().as_str().as_bytes())),
+            Source::Host => scan::host(req.uri(), req.headers()).map(f),
+            Source::ClientIp => req.client_ip().map(|ip| net::with_text(ip, f)),
         }
     }
 
@@ -116,6 +133,9 @@ impl Source {
 pub(crate) enum ValueTest {
     Present(bool),
     Str(StrTest),
+    /// `as: number | semver | version`.
+    Typed(TypedTest),
+    Cidr(Networks),
 }
 
 /// A string operation, with ASCII case folding when `fold`.

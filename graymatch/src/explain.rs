@@ -8,6 +8,7 @@ use crate::decision::{Decision, Reason};
 use crate::matcher::{CompiledRule, Draw, Landing, Matcher};
 use crate::request::RequestHead;
 use crate::rules::{Algorithm, Condition, Field, Op, Test};
+use crate::typed::{Cmp, TypedTest};
 
 /// A decision with the story of how it was reached.
 ///
@@ -166,6 +167,13 @@ impl Matcher {
             Draw::Always => {
                 trace.decided = Some(variant(0));
                 trace.why = "condition held, 100 percent".to_owned();
+                if let Some(cond) = &rule.when {
+                    let mut notes = Vec::new();
+                    held_notes(cond, request, &mut notes);
+                    if !notes.is_empty() {
+                        trace.why = format!("condition held ({}), 100 percent", notes.join("; "));
+                    }
+                }
             }
             Draw::Random | Draw::Sticky(_) => {
                 let drawn = self.draw(rule, request);
@@ -232,6 +240,8 @@ fn source_name(source: &Source) -> String {
         Source::Query(q) => format!("query {q}"),
         Source::Path => "path".to_owned(),
         Source::Method => "method".to_owned(),
+        Source::Host => "host".to_owned(),
+        Source::ClientIp => "client_ip".to_owned(),
     }
 }
 
@@ -275,7 +285,7 @@ fn why_not<R: RequestHead + ?Sized>(model: &Condition, cond: &Cond, req: &R) -> 
 fn seen<R: RequestHead + ?Sized>(leaf: &Leaf, req: &R) -> String {
     let mut values = Vec::new();
     leaf.source.any(req, |v| {
-        values.push(format!("{:?}", String::from_utf8_lossy(v)));
+        values.push(v.to_vec());
         false
     });
     let name = match &leaf.source {
@@ -284,20 +294,94 @@ fn seen<R: RequestHead + ?Sized>(leaf: &Leaf, req: &R) -> String {
         Source::Query(q) => format!("query parameter {q}"),
         Source::Path => "path".to_owned(),
         Source::Method => "method".to_owned(),
+        Source::Host => "host".to_owned(),
+        Source::ClientIp => "client address".to_owned(),
     };
     if values.is_empty() {
         return format!("no {name}");
     }
-    let short = match &leaf.source {
-        Source::Header(h) => h.as_str().to_owned(),
-        Source::Cookie(c) | Source::Query(c) => c.to_string(),
-        Source::Path => "path".to_owned(),
-        Source::Method => "method".to_owned(),
-    };
     if matches!(leaf.test, ValueTest::Present(false)) {
         return format!("{name} present");
     }
-    format!("{short}={}", values.join(", "))
+    let short = match &leaf.source {
+        Source::Cookie(c) | Source::Query(c) => c.to_string(),
+        other => source_name(other),
+    };
+    if let ValueTest::Typed(t) = &leaf.test {
+        return values
+            .iter()
+            .map(|v| typed_line(&short, t, v))
+            .collect::<Vec<_>>()
+            .join("; ");
+    }
+    let shown: Vec<String> = values
+        .iter()
+        .map(|v| {
+            let text = String::from_utf8_lossy(v);
+            match leaf.source {
+                Source::Host => format!("{:?}", text.to_ascii_lowercase()),
+                _ => format!("{text:?}"),
+            }
+        })
+        .collect();
+    format!("{short}={}", shown.join(", "))
+}
+
+/// One typed comparison in words: `x-app-version 5.10 (version) >= 5.2.0:
+/// held`, or why the value is not of the type.
+fn typed_line(short: &str, t: &TypedTest, v: &[u8]) -> String {
+    let text = String::from_utf8_lossy(v);
+    if t.show(v).is_none() {
+        return format!("{short} {text:?} is not a {}", t.type_name());
+    }
+    let verdict = if t.matches(v) { "held" } else { "failed" };
+    let sym = if t.cmp == Cmp::Eq && t.show_values().starts_with('[') {
+        "in"
+    } else {
+        t.cmp.symbol()
+    };
+    format!(
+        "{short} {text} ({}) {sym} {}: {verdict}",
+        t.type_name(),
+        t.show_values()
+    )
+}
+
+/// The typed and network comparisons that held in a condition that holds,
+/// for the trace of the rule that decided.
+fn held_notes<R: RequestHead + ?Sized>(cond: &Cond, req: &R, out: &mut Vec<String>) {
+    match cond {
+        Cond::All(cs) => cs.iter().for_each(|c| held_notes(c, req, out)),
+        Cond::Any(cs) => {
+            if let Some(c) = cs.iter().find(|c| c.eval(req)) {
+                held_notes(c, req, out);
+            }
+        }
+        Cond::Not(_) => {}
+        Cond::Leaf(leaf) => {
+            let short = source_name(&leaf.source);
+            match &leaf.test {
+                ValueTest::Typed(t) => leaf.source.any(req, |v| {
+                    if t.matches(v) {
+                        out.push(typed_line(&short, t, v));
+                        true
+                    } else {
+                        false
+                    }
+                }),
+                ValueTest::Cidr(_) if leaf.eval(req) => {
+                    leaf.source.first(req, |v| {
+                        out.push(format!(
+                            "{short} {} in cidr: held",
+                            String::from_utf8_lossy(v)
+                        ));
+                    });
+                    true
+                }
+                _ => false,
+            };
+        }
+    }
 }
 
 impl fmt::Display for Condition {
@@ -323,6 +407,8 @@ impl fmt::Display for Condition {
             Condition::Query(Field { name, test }) => write!(f, "query {name} {test}"),
             Condition::Path(test) => write!(f, "path {test}"),
             Condition::Method(test) => write!(f, "method {test}"),
+            Condition::Host(test) => write!(f, "host {test}"),
+            Condition::ClientIp(test) => write!(f, "client_ip {test}"),
         }
     }
 }
@@ -333,8 +419,16 @@ impl fmt::Display for Test {
             Op::Equals(s) | Op::Prefix(s) | Op::Suffix(s) | Op::Contains(s) | Op::Regex(s) => {
                 write!(f, "{} {s:?}", self.op.keyword())?;
             }
+            Op::Gt(s) => write!(f, "> {s:?}")?,
+            Op::Gte(s) => write!(f, ">= {s:?}")?,
+            Op::Lt(s) => write!(f, "< {s:?}")?,
+            Op::Lte(s) => write!(f, "<= {s:?}")?,
             Op::In(list) => write!(f, "in {list:?}")?,
+            Op::Cidr(list) => write!(f, "cidr {list:?}")?,
             Op::Present(p) => write!(f, "present {p}")?,
+        }
+        if let Some(ty) = self.value_type {
+            write!(f, " as {}", ty.keyword())?;
         }
         if self.ignore_case {
             f.write_str(" ignore_case")?;

@@ -118,6 +118,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod client_ip;
 mod compile;
 mod cond;
 mod decision;
@@ -126,13 +127,16 @@ mod exact;
 mod explain;
 mod intern;
 mod matcher;
+mod net;
 mod request;
 mod rules;
 pub mod scan;
 mod shared;
 pub mod sticky;
 pub mod tag;
+mod typed;
 
+pub use client_ip::{ClientIp, ClientIpSource};
 pub use compile::{MAX_DEPTH, REGEX_SIZE_LIMIT};
 pub use decision::{Decision, Reason};
 pub use error::{CompileError, InvalidTag};
@@ -141,7 +145,7 @@ pub use matcher::Matcher;
 pub use request::RequestHead;
 pub use rules::{
     Algorithm, Condition, Field, Incoming, Missing, Op, Propagation, Rule, RuleSet, Sticky, Target,
-    Test,
+    Test, ValueType,
 };
 pub use shared::SharedMatcher;
 pub use tag::Tag;

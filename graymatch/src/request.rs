@@ -1,8 +1,13 @@
 //! The part of an HTTP request that a decision looks at.
 
+use std::net::IpAddr;
+
 use http::{HeaderMap, Method, Uri};
 
-/// The head of an HTTP request: method, URI and headers, borrowed.
+use crate::ClientIp;
+
+/// The head of an HTTP request: method, URI, headers and the client's
+/// address, borrowed.
 ///
 /// [`Matcher::decide`](crate::Matcher::decide) takes anything that implements
 /// it: an [`http::Request<B>`] with any body, its [`http::request::Parts`], or
@@ -21,6 +26,11 @@ pub trait RequestHead {
     fn uri(&self) -> &Uri;
     /// The headers.
     fn headers(&self) -> &HeaderMap;
+    /// The client's address for `client_ip` leaves; `None` by default.
+    /// Requests and their parts read a [`ClientIp`] from their extensions.
+    fn client_ip(&self) -> Option<IpAddr> {
+        None
+    }
 }
 
 impl<B> RequestHead for http::Request<B> {
@@ -35,6 +45,10 @@ impl<B> RequestHead for http::Request<B> {
     #[inline]
     fn headers(&self) -> &HeaderMap {
         self.headers()
+    }
+    #[inline]
+    fn client_ip(&self) -> Option<IpAddr> {
+        self.extensions().get::<ClientIp>().map(|c| c.0)
     }
 }
 
@@ -51,6 +65,10 @@ impl RequestHead for http::request::Parts {
     fn headers(&self) -> &HeaderMap {
         &self.headers
     }
+    #[inline]
+    fn client_ip(&self) -> Option<IpAddr> {
+        self.extensions.get::<ClientIp>().map(|c| c.0)
+    }
 }
 
 impl<T: RequestHead + ?Sized> RequestHead for &T {
@@ -65,5 +83,9 @@ impl<T: RequestHead + ?Sized> RequestHead for &T {
     #[inline]
     fn headers(&self) -> &HeaderMap {
         (**self).headers()
+    }
+    #[inline]
+    fn client_ip(&self) -> Option<IpAddr> {
+        (**self).client_ip()
     }
 }

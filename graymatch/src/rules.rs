@@ -389,6 +389,13 @@ pub enum Condition {
     Path(Test),
     /// The method.
     Method(Test),
+    /// The request's host: the URI's authority, else the first `Host`
+    /// header; port removed, ASCII-lowercased, one trailing `.` removed.
+    /// Compared without case.
+    Host(Test),
+    /// The client's address: a [`ClientIp`](crate::ClientIp) in the request's
+    /// extensions, else absent.
+    ClientIp(Test),
 }
 
 /// A named field of a request (header, cookie or query parameter) and the
@@ -423,9 +430,17 @@ impl Field {
         self.test.ignore_case = true;
         self
     }
+
+    /// Compares values as this type (`as:` in a rule file).
+    #[must_use]
+    pub fn value_type(mut self, value_type: ValueType) -> Self {
+        self.test.value_type = Some(value_type);
+        self
+    }
 }
 
-/// A test on a value: one operation and whether case is ignored.
+/// A test on a value: one operation, whether case is ignored, and the type
+/// the value is compared as.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "FieldRepr", into = "FieldRepr")]
 pub struct Test {
@@ -433,6 +448,47 @@ pub struct Test {
     pub op: Op,
     /// Compare ASCII letters case-insensitively (string operations only).
     pub ignore_case: bool,
+    /// `as`: compare by value as a number or version instead of as text.
+    /// Goes with `equals`, `in`, `gt`, `gte`, `lt` and `lte`; the last four
+    /// require it.
+    pub value_type: Option<ValueType>,
+}
+
+/// The type a typed comparison (`as:`) parses values as.
+///
+/// ```
+/// use graymatch::{Field, Op, ValueType};
+/// let f = Field::new("x-app-version", Op::Gte("5.2".into())).value_type(ValueType::Version);
+/// assert_eq!(f.test.value_type, Some(ValueType::Version));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueType {
+    /// A decimal number as JSON writes it, a leading `+` allowed; compared by
+    /// value (`12` equals `12.0`, `1e3` equals `1000`).
+    Number,
+    /// SemVer 2.0.0 exactly (three numeric parts, no leading zeros, no `v`),
+    /// ordered by its precedence rules; build metadata is ignored.
+    Semver,
+    /// Dotted versions as apps send them: an optional `v`, 1 to 4 numbers
+    /// (missing parts are 0), then optionally `-pre.release` and `+build`,
+    /// ordered as semver orders them.
+    Version,
+}
+
+impl ValueType {
+    /// The type's name as a rule file writes it.
+    ///
+    /// ```
+    /// assert_eq!(graymatch::ValueType::Semver.keyword(), "semver");
+    /// ```
+    pub fn keyword(self) -> &'static str {
+        match self {
+            ValueType::Number => "number",
+            ValueType::Semver => "semver",
+            ValueType::Version => "version",
+        }
+    }
 }
 
 impl Test {
@@ -446,6 +502,7 @@ impl Test {
         Test {
             op,
             ignore_case: false,
+            value_type: None,
         }
     }
 }
@@ -467,6 +524,17 @@ pub enum Op {
     Regex(String),
     /// `true`: there is at least one occurrence; `false`: there is none.
     Present(bool),
+    /// The value, as its [`ValueType`], is greater than this one.
+    Gt(String),
+    /// The value, as its [`ValueType`], is greater than or equal to this one.
+    Gte(String),
+    /// The value, as its [`ValueType`], is less than this one.
+    Lt(String),
+    /// The value, as its [`ValueType`], is less than or equal to this one.
+    Lte(String),
+    /// The value is an IP address inside one of these networks
+    /// (`10.0.0.0/8`, `2001:db8::/32`; a bare address is a single host).
+    Cidr(Vec<String>),
 }
 
 impl Op {
@@ -484,6 +552,11 @@ impl Op {
             Op::Contains(_) => "contains",
             Op::Regex(_) => "regex",
             Op::Present(_) => "present",
+            Op::Gt(_) => "gt",
+            Op::Gte(_) => "gte",
+            Op::Lt(_) => "lt",
+            Op::Lte(_) => "lte",
+            Op::Cidr(_) => "cidr",
         }
     }
 }
@@ -494,9 +567,18 @@ impl Op {
 struct FieldRepr {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "scalar",
+        skip_serializing_if = "Option::is_none"
+    )]
     equals: Option<String>,
-    #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "in",
+        deserialize_with = "scalars",
+        skip_serializing_if = "Option::is_none"
+    )]
     in_: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     prefix: Option<String>,
@@ -508,8 +590,80 @@ struct FieldRepr {
     regex: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     present: Option<bool>,
+    #[serde(
+        default,
+        deserialize_with = "scalar",
+        skip_serializing_if = "Option::is_none"
+    )]
+    gt: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "scalar",
+        skip_serializing_if = "Option::is_none"
+    )]
+    gte: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "scalar",
+        skip_serializing_if = "Option::is_none"
+    )]
+    lt: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "scalar",
+        skip_serializing_if = "Option::is_none"
+    )]
+    lte: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cidr: Option<Vec<String>>,
+    #[serde(default, rename = "as", skip_serializing_if = "Option::is_none")]
+    as_: Option<ValueType>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     ignore_case: bool,
+}
+
+/// A value a rule file may write as a number or boolean too (`gt: 20`,
+/// `equals: 1`): it is kept as the text of that number. (YAML reads an
+/// unquoted `5.10` as the number 5.1: quote versions.)
+struct Scalar(String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Scalar, E> {
+                Ok(Scalar(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+fn scalar<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<Scalar>::deserialize(d)?.map(|s| s.0))
+}
+
+fn scalars<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    Ok(Option::<Vec<Scalar>>::deserialize(d)?.map(|v| v.into_iter().map(|s| s.0).collect()))
 }
 
 impl FieldRepr {
@@ -524,6 +678,12 @@ impl FieldRepr {
             contains,
             regex,
             present,
+            gt,
+            gte,
+            lt,
+            lte,
+            cidr,
+            as_,
             ignore_case,
         } = self;
         ops.extend(equals.map(Op::Equals));
@@ -533,10 +693,15 @@ impl FieldRepr {
         ops.extend(contains.map(Op::Contains));
         ops.extend(regex.map(Op::Regex));
         ops.extend(present.map(Op::Present));
+        ops.extend(gt.map(Op::Gt));
+        ops.extend(gte.map(Op::Gte));
+        ops.extend(lt.map(Op::Lt));
+        ops.extend(lte.map(Op::Lte));
+        ops.extend(cidr.map(Op::Cidr));
         if ops.len() != 1 {
             let found: Vec<&str> = ops.iter().map(Op::keyword).collect();
             return Err(format!(
-                "a condition needs exactly one of equals, in, prefix, suffix, contains, regex, present (found {})",
+                "a condition needs exactly one of equals, in, prefix, suffix, contains, regex, present, gt, gte, lt, lte, cidr (found {})",
                 if found.is_empty() {
                     "none".to_owned()
                 } else {
@@ -545,13 +710,21 @@ impl FieldRepr {
             ));
         }
         let op = ops.pop().expect("one op");
-        Ok((name, Test { op, ignore_case }))
+        Ok((
+            name,
+            Test {
+                op,
+                ignore_case,
+                value_type: as_,
+            },
+        ))
     }
 
     fn from_test(name: Option<String>, test: Test) -> Self {
         let mut repr = FieldRepr {
             name,
             ignore_case: test.ignore_case,
+            as_: test.value_type,
             ..FieldRepr::default()
         };
         match test.op {
@@ -562,6 +735,11 @@ impl FieldRepr {
             Op::Contains(s) => repr.contains = Some(s),
             Op::Regex(s) => repr.regex = Some(s),
             Op::Present(b) => repr.present = Some(b),
+            Op::Gt(s) => repr.gt = Some(s),
+            Op::Gte(s) => repr.gte = Some(s),
+            Op::Lt(s) => repr.lt = Some(s),
+            Op::Lte(s) => repr.lte = Some(s),
+            Op::Cidr(v) => repr.cidr = Some(v),
         }
         repr
     }
@@ -588,7 +766,9 @@ impl TryFrom<FieldRepr> for Test {
     fn try_from(repr: FieldRepr) -> Result<Self, String> {
         match repr.into_test()? {
             (None, test) => Ok(test),
-            (Some(_), _) => Err("a path or method condition takes no `name`".to_owned()),
+            (Some(_), _) => {
+                Err("a path, method, host or client_ip condition takes no `name`".to_owned())
+            }
         }
     }
 }
@@ -621,6 +801,10 @@ struct CondRepr {
     path: Option<Test>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     method: Option<Test>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    host: Option<Test>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_ip: Option<Test>,
 }
 
 impl TryFrom<CondRepr> for Condition {
@@ -635,12 +819,14 @@ impl TryFrom<CondRepr> for Condition {
         found.extend(r.query.map(Condition::Query));
         found.extend(r.path.map(Condition::Path));
         found.extend(r.method.map(Condition::Method));
+        found.extend(r.host.map(Condition::Host));
+        found.extend(r.client_ip.map(Condition::ClientIp));
         if found.len() == 1 {
             return Ok(found.pop().expect("one condition"));
         }
         let keys: Vec<&str> = found.iter().map(Condition::keyword).collect();
         Err(format!(
-            "a condition has exactly one of all, any, not, header, cookie, query, path, method (found {})",
+            "a condition has exactly one of all, any, not, header, cookie, query, path, method, host, client_ip (found {})",
             if keys.is_empty() {
                 "none".to_owned()
             } else {
@@ -662,6 +848,8 @@ impl From<Condition> for CondRepr {
             Condition::Query(f) => r.query = Some(f),
             Condition::Path(t) => r.path = Some(t),
             Condition::Method(t) => r.method = Some(t),
+            Condition::Host(t) => r.host = Some(t),
+            Condition::ClientIp(t) => r.client_ip = Some(t),
         }
         r
     }
@@ -683,6 +871,8 @@ impl Condition {
             Condition::Query(_) => "query",
             Condition::Path(_) => "path",
             Condition::Method(_) => "method",
+            Condition::Host(_) => "host",
+            Condition::ClientIp(_) => "client_ip",
         }
     }
 }

@@ -154,6 +154,51 @@ impl<'a> Iterator for QueryParams<'a> {
     }
 }
 
+/// The request's host as the `host` leaf reads it: the URI's authority
+/// when the URI has one (HTTP/2 `:authority`, absolute-form), else the first
+/// `Host` header; userinfo and port removed (an IPv6 literal keeps its
+/// brackets) and one trailing `.` removed. `None` when there is no host or
+/// it is empty.
+///
+/// The bytes are as sent: the leaf compares them without case, so it does
+/// not lowercase them (which would need a copy).
+///
+/// ```
+/// let uri: http::Uri = "http://Shop.Example.com.:8080/cart".parse().unwrap();
+/// let mut headers = http::HeaderMap::new();
+/// assert_eq!(graymatch::scan::host(&uri, &headers), Some(&b"Shop.Example.com"[..]));
+///
+/// let origin_form: http::Uri = "/cart".parse().unwrap();
+/// headers.insert("host", "[2001:db8::1]:8443".parse().unwrap());
+/// assert_eq!(graymatch::scan::host(&origin_form, &headers), Some(&b"[2001:db8::1]"[..]));
+/// ```
+pub fn host<'a>(uri: &'a http::Uri, headers: &'a HeaderMap) -> Option<&'a [u8]> {
+    let raw: &[u8] = match uri.authority() {
+        Some(a) => a.host().as_bytes(),
+        None => {
+            let v = headers.get(header::HOST)?.as_bytes();
+            // Userinfo is not allowed in Host, but drop it as the URI would.
+            let v = match v.iter().rposition(|&b| b == b'@') {
+                Some(at) => &v[at + 1..],
+                None => v,
+            };
+            if v.first() == Some(&b'[') {
+                match v.iter().position(|&b| b == b']') {
+                    Some(end) => &v[..=end],
+                    None => v,
+                }
+            } else {
+                match v.iter().rposition(|&b| b == b':') {
+                    Some(colon) => &v[..colon],
+                    None => v,
+                }
+            }
+        }
+    };
+    let host = raw.strip_suffix(b".").unwrap_or(raw);
+    (!host.is_empty()).then_some(host)
+}
+
 /// The raw value of the first `baggage` member with this key, across every
 /// `baggage` header line.
 ///

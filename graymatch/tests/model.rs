@@ -4,12 +4,61 @@
 mod support;
 
 use graymatch::{
-    Algorithm, Condition, Field, Incoming, Missing, Op, Propagation, Rule, RuleSet, Sticky, Target,
-    Test,
+    Algorithm, ClientIp, Condition, Field, Incoming, Missing, Op, Propagation, Rule, RuleSet,
+    Sticky, Target, Test, ValueType,
 };
 use proptest::prelude::*;
 
-const VALUES: &[&str] = &["a", "b", "A", "ab", "a b", "", "ba", "%61", "x%zz"];
+const VALUES: &[&str] = &[
+    "a",
+    "b",
+    "A",
+    "ab",
+    "a b",
+    "",
+    "ba",
+    "%61",
+    "x%zz",
+    "5.10",
+    "1.0.0-rc.1",
+    "1e3",
+    "10.1.2.3",
+];
+/// Request values for typed and network leaves: numbers, versions,
+/// addresses, and values of no type.
+const TYPED: &[&str] = &[
+    "5",
+    "5.2",
+    "5.10",
+    "5.2.0",
+    "v5.2.0",
+    "5.2.0.1",
+    "1.0.0",
+    "1.0.0-rc.1",
+    "1.0.0-alpha.1",
+    "1.0.0+b",
+    "01.0.0",
+    "1e3",
+    "1000",
+    "-0",
+    "0",
+    "20.0",
+    "+21",
+    "latest",
+    "10.1.2.3",
+    "2001:db8::1",
+    "[2001:db8::1]",
+    "::ffff:10.0.0.1",
+    "192.0.2.7",
+    "fe80::1%eth0",
+];
+const HOSTS: &[&str] = &[
+    "Shop.Example.com:8443",
+    "shop.example.com.",
+    "[::1]:80",
+    "a.b",
+    "",
+];
 const HEADERS: &[&str] = &["x-a", "x-b"];
 const COOKIES: &[&str] = &["c", "d"];
 const QUERIES: &[&str] = &["q", "r s"];
@@ -32,10 +81,50 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn test() -> impl Strategy<Value = Test> {
-    (op(), any::<bool>()).prop_map(|(op, fold)| Test {
+    let string = (op(), any::<bool>()).prop_map(|(op, fold)| Test {
         ignore_case: fold && !matches!(op, Op::Present(_)),
         op,
+        value_type: None,
+    });
+    prop_oneof![4 => string, 1 => typed_test(), 1 => cidr_test()]
+}
+
+/// A typed comparison with rule values that parse as the type.
+fn typed_test() -> impl Strategy<Value = Test> {
+    let ty = prop::sample::select(&[ValueType::Number, ValueType::Semver, ValueType::Version][..]);
+    (ty, 0..6usize, prop::collection::vec(0..5usize, 1..3)).prop_map(|(ty, op, picks)| {
+        let pool: &[&str] = match ty {
+            ValueType::Number => &["20", "1e3", "-0", "5.2", "1000"],
+            ValueType::Semver => &["1.0.0", "1.0.0-rc.1", "5.2.0", "1.0.0-alpha.1", "5.10.0"],
+            ValueType::Version => &["5", "5.2", "5.10", "v5.2.0", "1.0.0-rc.1"],
+        };
+        let v = |i: usize| pool[i % pool.len()].to_owned();
+        let op = match op {
+            0 => Op::Equals(v(picks[0])),
+            1 => Op::In(picks.iter().map(|&i| v(i)).collect()),
+            2 => Op::Gt(v(picks[0])),
+            3 => Op::Gte(v(picks[0])),
+            4 => Op::Lt(v(picks[0])),
+            _ => Op::Lte(v(picks[0])),
+        };
+        Test {
+            op,
+            ignore_case: false,
+            value_type: Some(ty),
+        }
     })
+}
+
+fn cidr_test() -> impl Strategy<Value = Test> {
+    const NETS: &[&str] = &[
+        "10.0.0.0/8",
+        "2001:db8::/32",
+        "192.0.2.7",
+        "::ffff:10.0.0.0/104",
+        "0.0.0.0/0",
+    ];
+    prop::collection::vec(prop::sample::select(NETS), 1..3)
+        .prop_map(|list| Test::new(Op::Cidr(list.into_iter().map(str::to_owned).collect())))
 }
 
 fn leaf() -> impl Strategy<Value = Condition> {
@@ -45,6 +134,8 @@ fn leaf() -> impl Strategy<Value = Condition> {
         2 => (prop::sample::select(QUERIES), test()).prop_map(|(n, test)| Condition::Query(Field { name: n.to_owned(), test })),
         1 => test().prop_map(Condition::Path),
         1 => test().prop_map(Condition::Method),
+        1 => test().prop_map(Condition::Host),
+        1 => prop_oneof![cidr_test(), test()].prop_map(Condition::ClientIp),
     ]
 }
 
@@ -141,7 +232,12 @@ fn rule_set() -> impl Strategy<Value = RuleSet> {
 }
 
 fn request() -> impl Strategy<Value = http::Request<()>> {
-    let header = (prop::sample::select(HEADERS), value());
+    let header = (
+        prop::sample::select(HEADERS),
+        prop_oneof![value(), prop::sample::select(TYPED).prop_map(str::to_owned)],
+    );
+    let host = (prop::sample::select(HOSTS), any::<bool>());
+    let client = prop::option::of(prop::sample::select(TYPED));
     let cookie = prop::collection::vec(
         (prop::sample::select(COOKIES), value(), any::<bool>()),
         0..4,
@@ -169,42 +265,54 @@ fn request() -> impl Strategy<Value = http::Request<()>> {
         prop::sample::select(&["/", "/a", "/ab", "/a b"][..]),
         prop::sample::select(&["GET", "POST"][..]),
         tag,
+        (host, client),
     )
-        .prop_map(|(headers, cookies, query, path, method, tag)| {
-            let q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let path = path.replace(' ', "%20");
-            let uri = if q.is_empty() {
-                path
-            } else {
-                format!("{path}?{}", q.join("&"))
-            };
-            let mut r = http::Request::builder()
-                .method(method)
-                .uri(uri)
-                .body(())
-                .unwrap();
-            for (n, v) in headers {
-                r.headers_mut().append(n, v.parse().unwrap());
-            }
-            for line in cookies {
-                let text: Vec<String> = line
-                    .iter()
-                    .map(|(n, v, quoted)| {
-                        if *quoted {
-                            format!("{n}=\"{v}\"")
-                        } else {
-                            format!("{n}={v}")
-                        }
-                    })
-                    .collect();
-                r.headers_mut()
-                    .append("cookie", text.join("; ").parse().unwrap());
-            }
-            if let Some((n, v)) = tag.split_once(':') {
-                r.headers_mut().append(n, v.parse().unwrap());
-            }
-            r
-        })
+        .prop_map(
+            |(headers, cookies, query, path, method, tag, ((host, absolute), client))| {
+                let q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let path = path.replace(' ', "%20");
+                let mut uri = if q.is_empty() {
+                    path
+                } else {
+                    format!("{path}?{}", q.join("&"))
+                };
+                if absolute && !host.is_empty() {
+                    uri = format!("http://{host}{uri}");
+                }
+                let mut r = http::Request::builder()
+                    .method(method)
+                    .uri(uri)
+                    .body(())
+                    .unwrap();
+                for (n, v) in headers {
+                    r.headers_mut().append(n, v.parse().unwrap());
+                }
+                for line in cookies {
+                    let text: Vec<String> = line
+                        .iter()
+                        .map(|(n, v, quoted)| {
+                            if *quoted {
+                                format!("{n}=\"{v}\"")
+                            } else {
+                                format!("{n}={v}")
+                            }
+                        })
+                        .collect();
+                    r.headers_mut()
+                        .append("cookie", text.join("; ").parse().unwrap());
+                }
+                if let Some((n, v)) = tag.split_once(':') {
+                    r.headers_mut().append(n, v.parse().unwrap());
+                }
+                if !absolute {
+                    r.headers_mut().append("host", host.parse().unwrap());
+                }
+                if let Some(ip) = client.and_then(|c| c.parse().ok()) {
+                    r.extensions_mut().insert(ClientIp(ip));
+                }
+                r
+            },
+        )
 }
 
 proptest! {

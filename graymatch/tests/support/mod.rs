@@ -2,6 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod naive;
+pub mod typed;
 
 use http::{HeaderName, HeaderValue, Request};
 

@@ -126,7 +126,45 @@ fn holds(c: &Condition, req: &Request<()>) -> bool {
         }
         Condition::Path(t) => test(t, &[req.uri().path().as_bytes().to_vec()]),
         Condition::Method(t) => test(t, &[req.method().as_str().as_bytes().to_vec()]),
+        Condition::Host(t) => {
+            let mut t = t.clone();
+            t.ignore_case = !matches!(t.op, Op::Present(_) | Op::Cidr(_)) && t.value_type.is_none();
+            test(&t, &host(req).into_iter().collect::<Vec<_>>())
+        }
+        Condition::ClientIp(t) => {
+            let ip = req.extensions().get::<graymatch::ClientIp>();
+            test(
+                t,
+                &ip.map(|ip| ip.0.to_string().into_bytes())
+                    .into_iter()
+                    .collect::<Vec<_>>(),
+            )
+        }
     }
+}
+
+/// The host as RULES.md says: URI authority, else the first Host header;
+/// port removed (IPv6 keeps brackets), lowercased, one trailing dot removed.
+fn host(req: &Request<()>) -> Option<Vec<u8>> {
+    let raw = match req.uri().authority() {
+        Some(a) => a.as_str().rsplit('@').next().unwrap().to_owned(),
+        None => String::from_utf8_lossy(req.headers().get("host")?.as_bytes()).into_owned(),
+    };
+    let mut h = if raw.starts_with('[') {
+        match raw.find(']') {
+            Some(end) => raw[..=end].to_owned(),
+            None => raw,
+        }
+    } else {
+        match raw.rfind(':') {
+            Some(c) => raw[..c].to_owned(),
+            None => raw,
+        }
+    };
+    if h.ends_with('.') {
+        h.pop();
+    }
+    (!h.is_empty()).then(|| h.to_ascii_lowercase().into_bytes())
 }
 
 /// Every occurrence of the field, decoded.
@@ -239,9 +277,33 @@ fn test(t: &Test, values: &[Vec<u8>]) -> bool {
                     .map(|s| re.is_match(s))
                     .unwrap_or(false)
             }
-            Op::Present(_) => unreachable!(),
+            Op::Present(_) | Op::Cidr(_) | Op::Gt(_) | Op::Gte(_) | Op::Lt(_) | Op::Lte(_) => {
+                unreachable!()
+            }
         }
     };
+    if let Some(ty) = t.value_type {
+        let (rule, ord): (Vec<&String>, fn(std::cmp::Ordering) -> bool) = match &t.op {
+            Op::Equals(s) => (vec![s], |o| o.is_eq()),
+            Op::In(l) => (l.iter().collect(), |o| o.is_eq()),
+            Op::Gt(s) => (vec![s], |o| o.is_gt()),
+            Op::Gte(s) => (vec![s], |o| o.is_ge()),
+            Op::Lt(s) => (vec![s], |o| o.is_lt()),
+            Op::Lte(s) => (vec![s], |o| o.is_le()),
+            _ => unreachable!(),
+        };
+        return values.iter().any(|v| {
+            let v = String::from_utf8_lossy(v);
+            rule.iter()
+                .any(|r| super::typed::compare(ty, &v, r).is_some_and(ord))
+        });
+    }
+    if let Op::Cidr(nets) = &t.op {
+        return values.iter().any(|v| {
+            nets.iter()
+                .any(|n| super::typed::in_network(&String::from_utf8_lossy(v), n))
+        });
+    }
     match &t.op {
         Op::Present(p) => values.is_empty() != *p,
         _ => values.iter().any(one),
