@@ -3,7 +3,8 @@
 //!
 //! Per request, [`Gray`]:
 //! 1. decides with the matcher (a [`Matcher`], or a [`SharedMatcher`] for
-//!    hot reload);
+//!    hot reload), first putting the client's address in the extensions
+//!    when a rule reads it ([`GrayLayer::client_ip`]);
 //! 2. writes the tag onto the request as the rule set's `propagation` says
 //!    (`x-gray` header and `gray` baggage member by default), overwriting any
 //!    tag the client sent unless it was trusted (`incoming: trust`). Only
@@ -71,7 +72,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use graymatch::{Decision, Matcher, SharedMatcher, Tag};
+use graymatch::{ClientIpSource, Decision, Matcher, SharedMatcher, Tag};
 use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower::util::{Oneshot, ServiceExt};
@@ -102,11 +103,19 @@ enum SourceInner {
 }
 
 impl MatcherSource {
-    /// The decision, its tag, and the rule set's default variant.
+    /// The decision, its tag, and the rule set's default variant. When the
+    /// rule set reads the client's address, it is looked up first.
     #[inline]
-    fn decide<B>(&self, req: &Request<B>) -> (Decision, Tag, &'static str) {
-        let decide = |m: &Matcher| {
-            let d = m.decide(req);
+    fn decide<B>(
+        &self,
+        req: &mut Request<B>,
+        client_ip: &ClientIpSource,
+    ) -> (Decision, Tag, &'static str) {
+        let mut decide = |m: &Matcher| {
+            if m.reads_client_ip() {
+                crate::client_ip::fill(req, client_ip);
+            }
+            let d = m.decide(&*req);
             (d, m.tag(&d), m.default_variant())
         };
         match &self.0 {
@@ -143,6 +152,7 @@ pub struct GrayLayer<S> {
     routes: Vec<(String, S)>,
     pin: Option<PinCookie>,
     counters: Counters,
+    client_ip: ClientIpSource,
 }
 
 impl<S> GrayLayer<S> {
@@ -154,7 +164,28 @@ impl<S> GrayLayer<S> {
             routes: Vec::new(),
             pin: None,
             counters: Counters::new(),
+            client_ip: ClientIpSource::Peer,
         }
+    }
+
+    /// Where `client_ip` rules take the client's address from: the
+    /// connection's peer (the default), or a forwarding header with the
+    /// number of proxies you run in front. Read the trust model in
+    /// [`graymatch::client_ip`] before choosing a header. The address is
+    /// looked up only when the rule set has a `client_ip` leaf; see
+    /// [`crate::client_ip`] for where the peer address comes from.
+    ///
+    /// ```
+    /// use graymatch::ClientIpSource;
+    /// let layer: graymatch_tower::GrayLayer<()> =
+    ///     graymatch_tower::GrayLayer::new(graymatch::RuleSet::new("stable").compile().unwrap())
+    ///         .client_ip(ClientIpSource::XForwardedFor { trusted_hops: 1 });
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn client_ip(mut self, source: ClientIpSource) -> Self {
+        self.client_ip = source;
+        self
     }
 
     /// Sends requests decided for `variant` to `service`. Variants without a
@@ -201,6 +232,7 @@ impl<S: Clone> Clone for GrayLayer<S> {
             routes: self.routes.clone(),
             pin: self.pin.clone(),
             counters: self.counters.clone(),
+            client_ip: self.client_ip.clone(),
         }
     }
 }
@@ -229,6 +261,7 @@ impl<S: Clone> Layer<S> for GrayLayer<S> {
                 routes: self.routes.clone(),
                 pin: self.pin.clone(),
                 counters: self.counters.clone(),
+                client_ip: self.client_ip.clone(),
             }),
         }
     }
@@ -246,6 +279,7 @@ struct Shared<S> {
     routes: Vec<(String, S)>,
     pin: Option<PinCookie>,
     counters: Counters,
+    client_ip: ClientIpSource,
 }
 
 impl<S> Gray<S> {
@@ -317,7 +351,7 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = &*self.shared;
-        let (decision, tag, default) = shared.source.decide(&req);
+        let (decision, tag, default) = shared.source.decide(&mut req, &shared.client_ip);
         tag.write(req.headers_mut());
         let set_cookie = shared
             .pin

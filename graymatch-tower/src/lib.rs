@@ -15,6 +15,9 @@
 //! - [`scope::spawn`]: `tokio::spawn` that keeps the tag (task-locals are
 //!   not inherited by spawned tasks).
 //! - [`Counters`]: lock-free decision counts for metrics.
+//! - [`client_ip`]: the client's address for `client_ip` rules, from the
+//!   connection or from forwarding headers with trusted hops
+//!   ([`GrayLayer::client_ip`]).
 //!
 //! # Full-link gray
 //!
@@ -69,6 +72,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod client_ip;
 pub mod counters;
 pub mod gray;
 mod pin;

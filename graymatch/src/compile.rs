@@ -142,6 +142,11 @@ impl Compiler {
             program,
             tagging,
             source: set.clone(),
+            reads_client_ip: set
+                .rules
+                .iter()
+                .filter_map(|r| r.when.as_ref())
+                .any(reads_client_ip),
         })
     }
 
@@ -226,6 +231,15 @@ impl Compiler {
             targets: compiled.into_boxed_slice(),
             draw,
         })
+    }
+}
+
+fn reads_client_ip(cond: &Condition) -> bool {
+    match cond {
+        Condition::All(cs) | Condition::Any(cs) => cs.iter().any(reads_client_ip),
+        Condition::Not(c) => reads_client_ip(c),
+        Condition::ClientIp(_) => true,
+        _ => false,
     }
 }
 

@@ -42,6 +42,7 @@ pub struct Matcher {
     pub(crate) program: Box<[Step]>,
     pub(crate) tagging: Tagging,
     pub(crate) source: RuleSet,
+    pub(crate) reads_client_ip: bool,
 }
 
 /// Where tags are read and written.
@@ -352,6 +353,21 @@ impl Matcher {
     /// Whether incoming tags are trusted (`incoming: trust`).
     pub fn trusts_incoming(&self) -> bool {
         self.tagging.trust
+    }
+
+    /// Whether a rule reads the client's address (a `client_ip` leaf), so a
+    /// server must put a [`ClientIp`](crate::ClientIp) in the request's
+    /// extensions; `GrayLayer` looks the address up only then.
+    ///
+    /// ```
+    /// let m = graymatch::RuleSet::from_yaml(
+    ///     "default: s\nrules: [{name: o, to: g, when: {client_ip: {cidr: [10.0.0.0/8]}}}]")?.compile()?;
+    /// assert!(m.reads_client_ip());
+    /// assert!(!graymatch::RuleSet::new("s").compile()?.reads_client_ip());
+    /// # Ok::<(), graymatch::CompileError>(())
+    /// ```
+    pub fn reads_client_ip(&self) -> bool {
+        self.reads_client_ip
     }
 }
 

@@ -5,6 +5,51 @@ use graymatch::{Condition, Field, Op, Rule, RuleSet, Target};
 /// (case, YAML rule set, expected message)
 const CASES: &[(&str, &str, &str)] = &[
     (
+        "gt without as",
+        "default: s\nrules:\n  - {name: v, to: g, when: {header: {name: x-v, gt: 5}}}",
+        "rules[0] (v): when.header: `gt` needs `as: number`, `as: semver` or `as: version`",
+    ),
+    (
+        "as with a string op",
+        "default: s\nrules:\n  - {name: v, to: g, when: {header: {name: x-v, prefix: '5', as: version}}}",
+        "rules[0] (v): when.header: `as: version` goes with equals, in, gt, gte, lt and lte, not `prefix`",
+    ),
+    (
+        "as with cidr",
+        "default: s\nrules:\n  - {name: v, to: g, when: {client_ip: {cidr: [10.0.0.0/8], as: number}}}",
+        "rules[0] (v): when.client_ip: `as: number` goes with equals, in, gt, gte, lt and lte, not `cidr`",
+    ),
+    (
+        "rule value not a version",
+        "default: s\nrules:\n  - {name: v, to: g, when: {header: {name: x-v, gte: latest, as: version}}}",
+        "rules[0] (v): when.header: \"latest\" is not a version (1 to 4 dot-separated numbers, an optional v)",
+    ),
+    (
+        "rule value not semver",
+        "default: s\nrules:\n  - {name: v, to: g, when: {header: {name: x-v, in: ['1.0.0', '1.0'], as: semver}}}",
+        "rules[0] (v): when.header: \"1.0\" is not a semver version (MAJOR.MINOR.PATCH, SemVer 2.0.0)",
+    ),
+    (
+        "rule value not a number",
+        "default: s\nrules:\n  - {name: v, to: g, when: {query: {name: n, lt: '012', as: number}}}",
+        "rules[0] (v): when.query: \"012\" is not a number (a decimal number as JSON writes it)",
+    ),
+    (
+        "typed ignore_case",
+        "default: s\nrules:\n  - {name: v, to: g, when: {header: {name: x-v, lt: 5, as: number, ignore_case: true}}}",
+        "rules[0] (v): when.header: ignore_case goes with string operations, not `lt` with `as`",
+    ),
+    (
+        "bad network",
+        "default: s\nrules:\n  - {name: office, to: g, when: {all: [{client_ip: {cidr: [10.0.0.0/33]}}]}}",
+        "rules[0] (office): when.all[0].client_ip: \"10.0.0.0/33\" is not a network: write an address with a prefix length (10.0.0.0/8, 2001:db8::/32) or a bare address",
+    ),
+    (
+        "empty cidr",
+        "default: s\nrules:\n  - {name: office, to: g, when: {header: {name: x-ip, cidr: []}}}",
+        "rules[0] (office): when.header: `cidr` needs at least one network",
+    ),
+    (
         "percent sum",
         "default: s\nrules:\n  - {name: abc, split: [{to: a, percent: 60}, {to: b, percent: 60}]}",
         "rules[0] (abc): percents sum to 120, more than 100",
@@ -198,6 +243,11 @@ const PARSE_CASES: &[(&str, &str, &str)] = &[
         "two ops",
         "default: s\nrules:\n  - {name: r, to: g, when: {header: {name: x, equals: a, prefix: b}}}",
         "exactly one of equals, in, prefix, suffix, contains, regex, present, gt, gte, lt, lte, cidr (found equals, prefix)",
+    ),
+    (
+        "host takes no name",
+        "default: s\nrules:\n  - {name: h, to: g, when: {host: {name: x, equals: a}}}",
+        "a path, method, host or client_ip condition takes no `name`",
     ),
     (
         "no op",

@@ -61,6 +61,14 @@ rules:
   - { name: q-prefix, to: gray, when: { query: { name: team name, prefix: zz } } }
   - { name: path, to: gray, when: { path: { prefix: /admin } } }
   - { name: method, to: gray, when: { method: { in: [DELETE, PATCH] } } }
+  - { name: t-version, to: gray, when: { header: { name: x-app-version, gte: "99.0", as: version } } }
+  - { name: t-semver, to: gray, when: { header: { name: x-app-version, in: ["1.0.0-rc.1.long-pre-release-id", "9.9.9"], as: semver } } }
+  - { name: t-number, to: gray, when: { query: { name: page, gt: 1e3, as: number } } }
+  - { name: cidr-h, to: gray, when: { header: { name: x-real-ip, cidr: [10.0.0.0/8, "2001:db8::/32"] } } }
+  - { name: cidr-c, to: gray, when: { client_ip: { cidr: [192.0.2.0/24] } } }
+  - { name: ip-text, to: gray, when: { client_ip: { prefix: "2001:db8:ffff" } } }
+  - { name: host, to: gray, when: { host: { in: [shop.example.org, a.example.org] } } }
+  - { name: host-suffix, to: gray, when: { host: { suffix: .preview.example.org } } }
   - { name: combo, to: gray, when: { all: [ { not: { cookie: { name: sid, present: true } } }, { any: [] } ] } }
   - { name: run1, to: v2, when: { header: { name: x-id, equals: k1 } } }
   - { name: run2, to: v2, when: { header: { name: x-id, equals: k2 } } }
@@ -90,8 +98,16 @@ fn decide_allocates_nothing() {
                 ("cookie", b"c=3; d=4"),
                 ("x-user-id", b"user-42"),
                 ("baggage", b"k=v, other=1;p"),
+                ("x-app-version", b"v5.10.2-beta.11+build.7"),
+                ("x-real-ip", b"2001:db9::1"),
             ],
         )
+    };
+    let with_client = |ip: &str| {
+        let mut r = canonical();
+        r.extensions_mut()
+            .insert(graymatch::ClientIp(ip.parse().expect("address")));
+        r
     };
     // (case, request, the rule that decides; `None` where a draw is random)
     let cases: Vec<(&str, http::Request<()>, Option<&str>)> = vec![
@@ -130,6 +146,45 @@ fn decide_allocates_nothing() {
             None,
         ),
         ("no key: random draws", req("POST", "/", &[]), None),
+        (
+            "typed semver with a long pre-release",
+            req(
+                "GET",
+                "/",
+                &[("x-app-version", b"1.0.0-rc.1.long-pre-release-id+b")],
+            ),
+            Some("t-semver"),
+        ),
+        (
+            "typed number",
+            req("GET", "/?page=1001.5", &[]),
+            Some("t-number"),
+        ),
+        (
+            "cidr on a header",
+            req("GET", "/", &[("x-real-ip", b"10.9.8.7")]),
+            Some("cidr-h"),
+        ),
+        (
+            "cidr on the client address, IPv4-mapped",
+            with_client("::ffff:192.0.2.9"),
+            Some("cidr-c"),
+        ),
+        (
+            "string op on the client address",
+            with_client("2001:db8:ffff::1"),
+            Some("ip-text"),
+        ),
+        (
+            "host from an absolute URI",
+            req("GET", "http://SHOP.example.org.:8080/", &[]),
+            Some("host"),
+        ),
+        (
+            "host from the header",
+            req("GET", "/", &[("host", b"pr-1.Preview.example.org:443")]),
+            Some("host-suffix"),
+        ),
     ];
     for (name, r, want) in &cases {
         if let Some(want) = want {
