@@ -276,6 +276,30 @@ pub fn handwritten(req: &Request<()>) -> (bool, bool) {
 }
 
 /// `n` rules `r{i}` each sending `x-id: k{i}` to gray.
+/// One rule whose condition is `cond` (a YAML leaf), for the cost of one
+/// leaf on a canonical request: string equality against typed comparisons.
+pub fn one_leaf(cond: &str) -> Matcher {
+    RuleSet::from_yaml(&format!(
+        "default: stable\nrules:\n  - {{ name: r, to: gray, when: {cond} }}\n"
+    ))
+    .expect("parse")
+    .compile()
+    .expect("compile")
+}
+
+/// The canonical request with an app version, a cart size and a real IP
+/// header added last, for the typed-leaf rows.
+pub fn typed_request() -> Request<()> {
+    request(
+        USER,
+        &[
+            ("x-app-version", "5.10.2-beta.11"),
+            ("x-cart-items", "21.5"),
+            ("x-real-ip", "10.20.30.40"),
+        ],
+    )
+}
+
 pub fn exact_rules(n: usize) -> Matcher {
     let mut text = String::from("default: stable\nrules:\n");
     for i in 0..n {

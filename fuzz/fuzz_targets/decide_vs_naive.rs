@@ -3,26 +3,37 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use graymatch::{Algorithm, Condition, Field, Incoming, Missing, Op, Propagation, Rule, RuleSet, Sticky, Target, Test};
+use graymatch::{Algorithm, ClientIp, Condition, Field, Incoming, Missing, Op, Propagation, Rule, RuleSet, Sticky, Target, Test, ValueType};
 use libfuzzer_sys::fuzz_target;
 
 #[path = "../../graymatch/tests/support/naive.rs"]
 mod naive;
+#[path = "../../graymatch/tests/support/typed.rs"]
+mod typed;
 
-const VALUES: &[&str] = &["a", "b", "A", "ab", "a b", "", "ba", "%61", "x%zz", "gray", "v1"];
+const VALUES: &[&str] = &[
+    "a", "b", "A", "ab", "a b", "", "ba", "%61", "x%zz", "gray", "v1", "5.10", "v5.2.0.1", "1.0.0-rc.1",
+    "1.0.0+b", "01.0.0", "1e3", "-0", "20.0", "10.1.2.3", "2001:db8::1", "[2001:db8::1]", "::ffff:10.0.0.1",
+    "fe80::1%eth0", "Shop.Example.com.",
+];
+/// Rule values per type: each parses as its type.
+const NUMBERS: &[&str] = &["20", "1e3", "-0", "5.2", "1000"];
+const SEMVERS: &[&str] = &["1.0.0", "1.0.0-rc.1", "5.2.0", "1.0.0-alpha.1", "5.10.0"];
+const VERSIONS: &[&str] = &["5", "5.2", "5.10", "v5.2.0", "1.0.0-rc.1"];
+const NETS: &[&str] = &["10.0.0.0/8", "2001:db8::/32", "192.0.2.7", "::ffff:10.0.0.0/104", "0.0.0.0/0"];
 const NAMES: &[&str] = &["x-a", "x-b", "c", "q", "r s", "gray"];
 
 #[derive(Arbitrary, Debug)]
-enum ArbOp { Equals(u8), In(Vec<u8>), Prefix(u8), Suffix(u8), Contains(u8), Regex(u8), Present(bool) }
+enum ArbOp { Equals(u8), In(Vec<u8>), Prefix(u8), Suffix(u8), Contains(u8), Regex(u8), Present(bool), Typed(u8, u8, Vec<u8>), Cidr(Vec<u8>) }
 
 #[derive(Arbitrary, Debug)]
-enum ArbCond { All(Vec<ArbCond>), Any(Vec<ArbCond>), Not(Box<ArbCond>), Header(u8, ArbOp, bool), Cookie(u8, ArbOp, bool), Query(u8, ArbOp, bool), Path(ArbOp, bool), Method(ArbOp, bool) }
+enum ArbCond { All(Vec<ArbCond>), Any(Vec<ArbCond>), Not(Box<ArbCond>), Header(u8, ArbOp, bool), Cookie(u8, ArbOp, bool), Query(u8, ArbOp, bool), Path(ArbOp, bool), Method(ArbOp, bool), Host(ArbOp, bool), ClientIp(ArbOp, bool) }
 
 #[derive(Arbitrary, Debug)]
 struct ArbRule { when: Option<ArbCond>, to: u8, percent: u8, split: bool, sticky: Option<(u8, bool, bool, bool)> }
 
 #[derive(Arbitrary, Debug)]
-struct ArbReq { headers: Vec<(u8, u8)>, cookies: Vec<(u8, u8, bool)>, query: Vec<(u8, u8)>, path: u8, post: bool, tag: u8 }
+struct ArbReq { headers: Vec<(u8, u8)>, cookies: Vec<(u8, u8, bool)>, query: Vec<(u8, u8)>, path: u8, post: bool, tag: u8, host: Option<(u8, bool)>, client: Option<u8> }
 
 #[derive(Arbitrary, Debug)]
 struct Input { rules: Vec<ArbRule>, trust: bool, requests: Vec<ArbReq> }
@@ -39,11 +50,30 @@ fn op(o: &ArbOp) -> Op {
         ArbOp::Contains(v) => Op::Contains(pick(VALUES, *v).into()),
         ArbOp::Regex(v) => Op::Regex(pick(&["a.*", "[ab]+", ".*", "a b", "(?:x|gray)"], *v).into()),
         ArbOp::Present(p) => Op::Present(*p),
+        ArbOp::Typed(ty, o, vs) => {
+            let pool = match ty % 3 { 0 => NUMBERS, 1 => SEMVERS, _ => VERSIONS };
+            let v = |i: Option<&u8>| pick(pool, i.copied().unwrap_or(0)).to_owned();
+            match o % 6 {
+                0 => Op::Equals(v(vs.first())),
+                1 => Op::In(if vs.is_empty() { vec![v(None)] } else { vs.iter().take(4).map(|i| v(Some(i))).collect() }),
+                2 => Op::Gt(v(vs.first())),
+                3 => Op::Gte(v(vs.first())),
+                4 => Op::Lt(v(vs.first())),
+                _ => Op::Lte(v(vs.first())),
+            }
+        }
+        ArbOp::Cidr(ns) if ns.is_empty() => Op::Cidr(vec![NETS[0].into()]),
+        ArbOp::Cidr(ns) => Op::Cidr(ns.iter().take(4).map(|n| pick(NETS, *n).into()).collect()),
     }
 }
 
 fn test(o: &ArbOp, fold: bool) -> Test {
-    Test { ignore_case: fold && !matches!(o, ArbOp::Present(_)), op: op(o) }
+    let value_type = match o {
+        ArbOp::Typed(ty, ..) => Some([ValueType::Number, ValueType::Semver, ValueType::Version][usize::from(*ty % 3)]),
+        _ => None,
+    };
+    let string = !matches!(o, ArbOp::Present(_) | ArbOp::Typed(..) | ArbOp::Cidr(_));
+    Test { ignore_case: fold && string, op: op(o), value_type }
 }
 
 fn cond(c: &ArbCond, depth: usize) -> Condition {
@@ -58,6 +88,8 @@ fn cond(c: &ArbCond, depth: usize) -> Condition {
         ArbCond::Query(n, o, f) => Condition::Query(Field { name: pick(&["q", "r s"], *n).into(), test: test(o, *f) }),
         ArbCond::Path(o, f) => Condition::Path(test(o, *f)),
         ArbCond::Method(o, f) => Condition::Method(test(o, *f)),
+        ArbCond::Host(o, f) => Condition::Host(test(o, *f)),
+        ArbCond::ClientIp(o, f) => Condition::ClientIp(test(o, *f)),
     }
 }
 
@@ -94,7 +126,11 @@ fn rule_set(input: &Input) -> RuleSet {
 fn request(r: &ArbReq) -> http::Request<()> {
     let q: Vec<String> = r.query.iter().take(6).map(|(k, v)| format!("{}={}", pick(&["q", "r+s", "r%20s", "q%zz"], *k), pick(&["a", "b", "a+b", "%41", "%zz", "A", "%FF"], *v))).collect();
     let path = pick(&["/", "/a", "/ab", "/a%20b"], r.path);
-    let uri = if q.is_empty() { path.to_owned() } else { format!("{path}?{}", q.join("&")) };
+    let mut uri = if q.is_empty() { path.to_owned() } else { format!("{path}?{}", q.join("&")) };
+    let hosts = ["Shop.Example.com:8443", "shop.example.com.", "[::1]:80", "a.b", "10.1.2.3"];
+    if let Some((h, true)) = r.host {
+        uri = format!("http://{}{uri}", pick(&hosts, h));
+    }
     let mut req = http::Request::builder().method(if r.post { "POST" } else { "GET" }).uri(uri).body(()).unwrap();
     for (n, v) in r.headers.iter().take(6) {
         req.headers_mut().append(pick(&NAMES[..2], *n), pick(VALUES, *v).parse().unwrap());
@@ -105,6 +141,12 @@ fn request(r: &ArbReq) -> http::Request<()> {
     }).collect();
     if !cookie.is_empty() {
         req.headers_mut().append("cookie", cookie.join("; ").parse().unwrap());
+    }
+    if let Some((h, false)) = r.host {
+        req.headers_mut().append("host", pick(&hosts, h).parse().unwrap());
+    }
+    if let Some(ip) = r.client.and_then(|c| pick(VALUES, c).parse().ok()) {
+        req.extensions_mut().insert(ClientIp(ip));
     }
     match r.tag % 5 {
         1 => { req.headers_mut().append("x-gray", "v1".parse().unwrap()); }

@@ -63,11 +63,19 @@
 //! sent, not split on commas); every `name=value` pair of every `Cookie`
 //! header (name case-sensitive; surrounding spaces and one pair of double
 //! quotes removed); every query parameter (names and values percent-decoded,
-//! `+` is space); the path (not decoded); the method. A value operation holds
+//! `+` is space); the path (not decoded); the method; the host (the URI's
+//! authority, else the first `Host` header, port and one trailing dot
+//! removed, compared without case; [`scan::host`]); the client's address (a
+//! [`ClientIp`] in the request's extensions; see [`client_ip`] for where it
+//! comes from and whom to trust). A value operation holds
 //! when any occurrence matches; an absent field never matches one, and
 //! `present: false` holds only when there is no occurrence. `regex` must match
 //! the whole value and never matches a value that is not UTF-8; other
-//! operations compare bytes. `ignore_case` folds ASCII letters only (as
+//! operations compare bytes. `gt`, `gte`, `lt` and `lte` (and `equals` and
+//! `in` with `as`) parse the value as a `number`, `semver` or `version`
+//! ([`ValueType`]) and compare by value; a value that does not parse never
+//! matches. `cidr` holds for an address inside one of its networks, an
+//! IPv4-mapped IPv6 address counting as IPv4. `ignore_case` folds ASCII letters only (as
 //! Envoy's `ignore_case` does); on a regex it makes the regex
 //! case-insensitive. A malformed escape (`%zz`) is kept as written.
 //!
@@ -98,7 +106,10 @@
 //! compile time, and a run of 4 or more consecutive rules whose condition is
 //! one `equals`/`in` leaf on the same field shares one index, so a thousand
 //! such rules cost about one lookup (when the field occurs more than once,
-//! the run's rules are tried one by one: same answer, slower). A regex
+//! the run's rules are tried one by one: same answer, slower). Typed values
+//! and addresses are parsed from the request's bytes in place (rule values
+//! once, at compile time), and a client address is written as text into a
+//! stack buffer for string operations. A regex
 //! allocates its per-thread cache on a thread's first use only. A [`Decision`]
 //! holds names interned at compile time. Each distinct variant and rule name
 //! is stored once for the life of the process, however often rule sets are

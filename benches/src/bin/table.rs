@@ -59,6 +59,29 @@ fn contenders() -> Vec<(&'static str, Run)> {
     let req1 = b::request(b::USER, &[("x-id", "k0")]);
     let req1000 = b::request(b::USER, &[("x-id", "k999")]);
     let (mut bare, mut gray) = b::bare_and_layered();
+    let typed_req = b::typed_request();
+    let leaves: Vec<(&'static str, graymatch::Matcher)> = vec![
+        (
+            "leaf-string-equals",
+            b::one_leaf("{ header: { name: x-app-version, equals: 5.10.2-beta.11 } }"),
+        ),
+        (
+            "leaf-version-gte",
+            b::one_leaf("{ header: { name: x-app-version, gte: '5.2', as: version } }"),
+        ),
+        (
+            "leaf-semver-gte",
+            b::one_leaf("{ header: { name: x-app-version, gte: '5.2.0', as: semver } }"),
+        ),
+        (
+            "leaf-number-gt",
+            b::one_leaf("{ header: { name: x-cart-items, gt: 20, as: number } }"),
+        ),
+        (
+            "leaf-cidr",
+            b::one_leaf("{ header: { name: x-real-ip, cidr: [192.168.0.0/16, 10.0.0.0/8] } }"),
+        ),
+    ];
     let (r1, r2, r3, r4, r5, r6, r7) = (
         req.clone(),
         req.clone(),
@@ -68,7 +91,7 @@ fn contenders() -> Vec<(&'static str, Run)> {
         req.clone(),
         req,
     );
-    vec![
+    let mut rows: Vec<(&'static str, Run)> = vec![
         (
             "graymatch",
             Box::new(move || assert_eq!(b::graymatch_decide(black_box(&m), black_box(&r1)), want)),
@@ -116,7 +139,15 @@ fn contenders() -> Vec<(&'static str, Run)> {
                 black_box(b::poll_now(gray.call(black_box(r7.clone()))).unwrap());
             }),
         ),
-    ]
+    ];
+    for (name, m) in leaves {
+        let r = typed_req.clone();
+        rows.push((
+            name,
+            Box::new(move || assert_eq!(m.decide(black_box(&r)).variant(), "gray")),
+        ));
+    }
+    rows
 }
 
 /// Median ns per call over 7 rounds.
@@ -236,6 +267,28 @@ fn main() {
                     t / o
                 ))
         );
+    }
+    if let Some(string) = find("leaf-string-equals") {
+        for name in [
+            "leaf-version-gte",
+            "leaf-semver-gte",
+            "leaf-number-gt",
+            "leaf-cidr",
+        ] {
+            if let Some(typed) = find(name) {
+                println!(
+                    "{name} costs {:+.0} ns{} against a string equals leaf.",
+                    typed.1 - string.1,
+                    typed
+                        .2
+                        .zip(string.2)
+                        .map_or(String::new(), |(t, s)| format!(
+                            ", {:+.0} instructions",
+                            t - s
+                        ))
+                );
+            }
+        }
     }
     if let (Some(p), Some(g)) = (find("primitives"), find("graymatch")) {
         println!(
