@@ -120,33 +120,89 @@ pub(crate) fn run(files: &[PathBuf]) -> Result<ExitCode, Error> {
     })
 }
 
-/// Reads a file as a YAML value whatever its format (YAML is a superset of
-/// JSON; TOML is converted).
-fn read_value(path: &Path) -> Result<Value, Error> {
-    let text = load::read_text(path)?;
-    let shown = load::display(path);
-    match load::format_of(path, None)? {
+/// Reads a file's text as a YAML value whatever its format (YAML is a
+/// superset of JSON; TOML is converted).
+fn parse_value(text: &str, format: Format, shown: &str) -> Result<Value, Error> {
+    match format {
         Format::Yaml => {
-            serde_yaml_ng::from_str(&text).map_err(|e| Error(format!("{shown}: invalid YAML: {e}")))
+            serde_yaml_ng::from_str(text).map_err(|e| Error(format!("{shown}: invalid YAML: {e}")))
         }
         Format::Json => {
-            let v: serde_json::Value = serde_json::from_str(&text)
+            let v: serde_json::Value = serde_json::from_str(text)
                 .map_err(|e| Error(format!("{shown}: invalid JSON: {e}")))?;
             serde_yaml_ng::to_value(v).map_err(|e| Error(format!("{shown}: {e}")))
         }
         Format::Toml => {
-            let v: toml::Value =
-                toml::from_str(&text).map_err(|e| Error(format!("{shown}: invalid TOML: {e}")))?;
+            let v: toml::Value = toml::from_str(text)
+                .map_err(|e| Error(format!("{shown}: invalid TOML: {}", toml_error(text, &e))))?;
             serde_yaml_ng::to_value(v).map_err(|e| Error(format!("{shown}: {e}")))
         }
+    }
+}
+
+/// A TOML error on one line: its message and where it starts.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim();
+    match e.span() {
+        Some(span) => {
+            let mut start = span.start.min(text.len());
+            while !text.is_char_boundary(start) {
+                start -= 1;
+            }
+            let before = &text[..start];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("{message} at line {line} column {column}")
+        }
+        None => message.to_owned(),
+    }
+}
+
+/// Reads a rule-test file: its text, format and shape.
+fn read_test_file(path: &Path) -> Result<(String, Format, TestFile), Error> {
+    let shown = load::display(path);
+    let format = load::format_of(path, None)?;
+    let text = load::read_text(path)?;
+    let file: TestFile = serde_yaml_ng::from_value(parse_value(&text, format, &shown)?)
+        .map_err(|e| Error(format!("{shown}: not a rule-test file: {e}")))?;
+    Ok((text, format, file))
+}
+
+/// The inline rule set of a test file, read again from the file's own text
+/// so that an error names the place (`rules[0].when`) and the line in the
+/// test file, as `graymatch check` does for a rule file.
+fn inline_rules(text: &str, format: Format) -> Result<RuleSet, String> {
+    #[derive(Deserialize)]
+    struct Inline {
+        rules: RuleSet,
+    }
+    // The place is given inside the rule set, as `check` gives it.
+    let place = |message: String| -> String {
+        match message
+            .strip_prefix("rules.")
+            .or_else(|| message.strip_prefix("rules: "))
+        {
+            Some(rest) => rest.to_owned(),
+            None => message,
+        }
+    };
+    match format {
+        Format::Yaml => serde_yaml_ng::from_str::<Inline>(text)
+            .map(|i| i.rules)
+            .map_err(|e| format!("invalid YAML rule set: {}", place(e.to_string()))),
+        Format::Json => serde_json::from_str::<Inline>(text)
+            .map(|i| i.rules)
+            .map_err(|e| format!("invalid JSON rule set: {e}")),
+        Format::Toml => toml::from_str::<Inline>(text)
+            .map(|i| i.rules)
+            .map_err(|e| format!("invalid TOML rule set: {}", toml_error(text, &e))),
     }
 }
 
 /// Runs one file: `Err` when it cannot be read or is not a rule-test file.
 pub(crate) fn run_file(path: &Path) -> Result<Tally, Error> {
     let shown = load::display(path);
-    let file: TestFile = serde_yaml_ng::from_value(read_value(path)?)
-        .map_err(|e| Error(format!("{shown}: not a rule-test file: {e}")))?;
+    let (text, format, file) = read_test_file(path)?;
     let compiled: Result<Matcher, String> = match &file.rules {
         Value::String(rel) => {
             let target = path.parent().unwrap_or(Path::new(".")).join(rel);
@@ -155,9 +211,7 @@ pub(crate) fn run_file(path: &Path) -> Result<Tally, Error> {
                 Err(e) => return Err(Error(format!("{shown}: rules: {e}"))),
             }
         }
-        inline => serde_yaml_ng::from_value::<RuleSet>(inline.clone())
-            .map_err(|e| format!("invalid rule set: {e}"))
-            .and_then(|set| set.compile().map_err(|e| e.to_string())),
+        _ => inline_rules(&text, format).and_then(|set| set.compile().map_err(|e| e.to_string())),
     };
 
     let mut tally = Tally::default();

@@ -385,3 +385,80 @@ fn every_command_has_help_with_an_example() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!text(&out).1.contains("panicked"));
 }
+
+#[test]
+fn test_names_the_place_of_an_inline_rule_set_error() {
+    // The same rule set, as a rule file for `check` and inline in a test file.
+    const RULE_SET: &str = "default: s\nrules:\n  - name: r\n    to: g\n    when:\n      header: { name: x, equals: a, prefix: b }\n";
+    let inline: String = RULE_SET.lines().map(|l| format!("  {l}\n")).collect();
+    let yaml = format!(
+        "# two operations in one leaf\nrules:\n{inline}cases:\n  - {{ name: a, expect: s }}\n"
+    );
+    // (case, extension, test file, what the error line must say)
+    let cases: &[(&str, &str, String, &str)] = &[
+        (
+            "YAML: the place in the rule set and the line in the test file",
+            "yaml",
+            yaml,
+            "rules: invalid YAML rule set: rules[0].when: a condition needs exactly one of equals, in, prefix, suffix, contains, regex, present (found equals, prefix) at line 8 column 9",
+        ),
+        (
+            "YAML: an unknown field",
+            "yaml",
+            "rules:\n  default: s\n  rules:\n    - { name: r, to: g, weight: 5 }\ncases: [ { name: a, expect: s } ]\n".to_owned(),
+            "rules: invalid YAML rule set: rules[0]: unknown field `weight`",
+        ),
+        (
+            "YAML: a missing default",
+            "yaml",
+            "rules:\n  rules: []\ncases: [ { name: a, expect: s } ]\n".to_owned(),
+            "rules: invalid YAML rule set: missing field `default` at line 2 column 3",
+        ),
+        (
+            "YAML: a compile error names the rule",
+            "yaml",
+            "rules:\n  default: s\n  rules: [ { name: abc, split: [ { to: a, percent: 60 }, { to: b, percent: 60 } ] } ]\ncases: [ { name: a, expect: s } ]\n".to_owned(),
+            "rules: rules[0] (abc): percents sum to 120, more than 100",
+        ),
+        (
+            "JSON: the line in the test file",
+            "json",
+            "{\n  \"rules\": {\n    \"default\": \"s\",\n    \"rules\": [\n      {\"name\": \"r\", \"to\": \"g\", \"when\": {\"header\": {\"name\": \"x\", \"equals\": \"a\", \"prefix\": \"b\"}}}\n    ]\n  },\n  \"cases\": [{\"name\": \"a\", \"expect\": \"s\"}]\n}\n".to_owned(),
+            "(found equals, prefix) at line 5",
+        ),
+        (
+            "TOML: the line in the test file, on one line",
+            "toml",
+            "[rules]\ndefault = \"s\"\n\n[[rules.rules]]\nname = \"r\"\nto = \"g\"\nweight = 5\n\n[[cases]]\nname = \"a\"\nexpect = \"s\"\n".to_owned(),
+            "rules: invalid TOML rule set: unknown field `weight`",
+        ),
+    ];
+    for (i, (name, ext, contents, want)) in cases.iter().enumerate() {
+        let path = scratch(&format!("place-{i}.{ext}"), contents);
+        let out = run(&["test", path.to_str().unwrap()]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stdout}{stderr}");
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), 2, "{name}: one line per problem: {stdout}");
+        assert!(lines[0].contains(want), "{name}: {stdout}");
+        if *ext == "toml" {
+            assert!(lines[0].contains(" at line 7 column 1"), "{name}: {stdout}");
+        }
+    }
+
+    // The same words as `check` on the rule set alone.
+    let file = scratch("place-check.yaml", RULE_SET);
+    let out = run(&["check", file.to_str().unwrap()]);
+    let (checked, _) = text(&out);
+    let words = |s: &str| -> String {
+        let from = s.find("rule set: ").unwrap() + "rule set: ".len();
+        let to = s.find(" at line").unwrap();
+        s[from..to].to_owned()
+    };
+    let out = run(&[
+        "test",
+        scratch("place-0.yaml", &cases[0].2).to_str().unwrap(),
+    ]);
+    let (tested, _) = text(&out);
+    assert_eq!(words(&checked), words(&tested), "{checked}\n{tested}");
+}
