@@ -14,6 +14,7 @@
 mod check;
 mod explain;
 mod load;
+mod report;
 mod simulate;
 mod testfile;
 
@@ -74,12 +75,25 @@ enum Command {
     /// Run rule-test files: each case's request against its rule set.
     ///
     /// Prints one line per failure and a last line `N passed, M failed`.
+    /// Every file counts: one that cannot be read is one failure, a rule set
+    /// that does not load (without `expect_error`) fails each of its cases,
+    /// and a file with no cases is a warning (a failure with --strict).
     /// Exits 1 when a case fails and 2 when a file cannot be read.
-    #[command(after_help = "Example:\n  graymatch test rules.test.yaml conformance/*.yaml")]
+    #[command(
+        after_help = "Example:\n  graymatch test rules.test.yaml conformance/*.yaml\n  graymatch test --strict --report junit=reports/rules.xml --report json=reports/rules.json tests/*.yaml"
+    )]
     Test {
         /// Rule-test files (.yaml, .yml, .json, .toml).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// A file with no cases is a failure, not a warning.
+        #[arg(long)]
+        strict: bool,
+        /// Also write a report: `junit=PATH` (JUnit XML, one testsuite per
+        /// file, for CI test reporters) or `json=PATH` (a JSON summary).
+        /// Repeatable.
+        #[arg(long = "report", value_name = "FORMAT=PATH")]
+        reports: Vec<String>,
     },
     /// Show the share of each variant per rule over synthetic users and
     /// random draws, and what changing a percent would move.
@@ -118,7 +132,11 @@ pub fn run() -> ExitCode {
             headers,
             cookies,
         } => explain::run(&file, format, &method, &uri, &headers, &cookies),
-        Command::Test { files } => testfile::run(&files),
+        Command::Test {
+            files,
+            strict,
+            reports,
+        } => testfile::run(&files, strict, &reports),
         Command::Simulate {
             file,
             format,
@@ -143,7 +161,10 @@ pub fn run() -> ExitCode {
 ///
 /// When the file cannot be read or is not a rule-test file.
 pub fn test_file(path: &std::path::Path) -> Result<(usize, usize), String> {
-    testfile::run_file(path)
-        .map(|t| (t.passed, t.failed))
-        .map_err(|e| e.to_string())
+    let result = testfile::run_file(path, false);
+    result.print();
+    match (&result.error, result.unreadable) {
+        (Some(e), true) => Err(e.clone()),
+        _ => Ok((result.passed, result.failed)),
+    }
 }
