@@ -12,6 +12,7 @@
 //! (`test`); 2 a file that cannot be read or bad arguments.
 
 mod check;
+mod diff;
 mod explain;
 mod load;
 mod report;
@@ -95,6 +96,33 @@ enum Command {
         #[arg(long = "report", value_name = "FORMAT=PATH")]
         reports: Vec<String>,
     },
+    /// Compare two rule files: the requests that change variant and the
+    /// rules that gain or lose them.
+    ///
+    /// Runs synthetic users (`user-0`, `user-1`, ... in every sticky key of
+    /// either file) and the requests of rule-test files through both rule
+    /// sets, with the same random draws for both. Prints the variant
+    /// changes and, per rule, the requests it decides in OLD and in NEW.
+    /// Exits 1 when a rule set is invalid and 2 when a file cannot be read.
+    #[command(
+        after_help = "Example:\n  graymatch diff rules.yaml rules.next.yaml\n  graymatch diff rules.yaml rules.next.yaml --users 100000 --tests tests/*.yaml"
+    )]
+    Diff {
+        /// The rule file in force.
+        old: PathBuf,
+        /// The changed rule file.
+        new: PathBuf,
+        /// The format of standard input (or of a file whose extension is unknown).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Synthetic users, one request each.
+        #[arg(long, default_value_t = 10_000)]
+        users: u32,
+        /// Rule-test files whose cases' requests are compared too (their
+        /// rule sets are not used).
+        #[arg(long, value_name = "FILE", num_args = 1..)]
+        tests: Vec<PathBuf>,
+    },
     /// Show the share of each variant per rule over synthetic users and
     /// random draws, and what changing a percent would move.
     #[command(
@@ -137,6 +165,13 @@ pub fn run() -> ExitCode {
             strict,
             reports,
         } => testfile::run(&files, strict, &reports),
+        Command::Diff {
+            old,
+            new,
+            format,
+            users,
+            tests,
+        } => diff::run(&old, &new, format, users, &tests),
         Command::Simulate {
             file,
             format,

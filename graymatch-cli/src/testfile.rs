@@ -535,6 +535,25 @@ fn run_file_timed(path: &Path, strict: bool) -> FileResult {
     result
 }
 
+/// Calls `f` with the name of each case of a rule-test file and each of its
+/// requests (every repetition, `{i}` replaced). The file's rule set is not
+/// read.
+pub(crate) fn for_each_request(
+    path: &Path,
+    mut f: impl FnMut(&str, &Request<()>),
+) -> Result<(), Error> {
+    let shown = load::display(path);
+    let (_, _, file) = read_test_file(path)?;
+    for case in &file.cases {
+        for i in 0..case.repeat.unwrap_or(1).max(1) {
+            let req = build(&case.request, i)
+                .map_err(|e| Error(format!("{shown}: {}: {e}", case.name)))?;
+            f(&case.name, &req);
+        }
+    }
+    Ok(())
+}
+
 /// `METHOD URI; name: value; ...`
 fn describe(req: &Request<()>) -> String {
     let mut s = format!("{} {}", req.method(), req.uri());

@@ -376,7 +376,7 @@ fn simulate_shares_and_raise() {
 
 #[test]
 fn every_command_has_help_with_an_example() {
-    for cmd in ["check", "explain", "test", "simulate"] {
+    for cmd in ["check", "explain", "test", "simulate", "diff"] {
         let out = run(&[cmd, "--help"]);
         assert!(out.status.success());
         let (stdout, _) = text(&out);
@@ -1027,4 +1027,250 @@ fn test_report_arguments_and_write_errors() {
         assert_eq!(stderr.lines().count(), 1, "{name}: {stderr}");
         assert_eq!(stdout == "1 passed, 0 failed\n", *ran, "{name}: {stdout}");
     }
+}
+
+const DIFF_OLD: &str = r#"
+default: stable
+variants: [stable, gray, v2, v3, v4, v9]
+rules:
+  - { name: by-header, to: gray, when: { header: { name: x-lane, equals: a } } }
+  - { name: canary, to: gray, percent: 20, sticky: { header: X-User-Id } }
+  - { name: cookie-split, split: [ { to: v2, percent: 10 } ], sticky: { cookie: uid, missing: skip } }
+  - { name: query-split, to: v3, percent: 10, sticky: { query: "user id", missing: skip } }
+  - { name: random, to: v4, percent: 10 }
+"#;
+
+/// The numbers of a rule's row in the diff table: OLD, NEW, delta.
+fn diff_row(stdout: &str, rule: &str) -> (i64, i64, i64) {
+    let line = stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(rule))
+        .unwrap_or_else(|| panic!("no row {rule}: {stdout}"));
+    let n: Vec<i64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    (n[0], n[1], n[2])
+}
+
+#[test]
+fn diff_counts_changed_requests_and_rules() {
+    let old = scratch("diff-old.yaml", DIFF_OLD);
+    let cases_file = scratch(
+        "diff-cases.yaml",
+        "rules: diff-old.yaml\ncases:\n  - { name: lane a, request: { headers: { x-lane: a } }, expect: gray }\n  - { name: lane b, request: { headers: { x-lane: b } }, expect: stable }\n  - { name: many a, request: { headers: { x-lane: a, x-n: '{i}' } }, repeat: 50, expect: gray }\n",
+    );
+    // (case, NEW from OLD by replacing text, extra arguments, check)
+    let cases: &[(&str, (&str, &str), &[&str], &dyn Fn(&str))] = &[
+        (
+            "identical rule sets change nothing, random rules included",
+            ("", ""),
+            &["--users", "5000"],
+            &|out| {
+                assert!(out.contains("changed variant: 0 of 5000 (0.00%)"), "{out}");
+                assert!(out.contains("\nno request changes variant\n"), "{out}");
+                let (a, b, d) = diff_row(out, "random");
+                assert!(a > 0 && a == b && d == 0, "{out}");
+            },
+        ),
+        (
+            "raising a sticky percent only adds users",
+            ("percent: 20", "percent: 30"),
+            &["--users", "10000"],
+            &|out| {
+                let (a, b, d) = diff_row(out, "canary");
+                assert!((1800..2200).contains(&a), "{out}");
+                assert!((800..1200).contains(&d) && b == a + d, "{out}");
+                assert!(out.contains("\nstable -> gray "), "{out}");
+                assert!(!out.lines().any(|l| l.starts_with("gray -> ")), "{out}");
+                assert!(
+                    out.contains("sticky keys: header x-user-id, cookie uid, query user id"),
+                    "{out}"
+                );
+            },
+        ),
+        (
+            "the sticky cookie is sent",
+            ("{ to: v2, percent: 10 }", "{ to: v2, percent: 20 }"),
+            &["--users", "10000"],
+            &|out| {
+                let (a, b, _) = diff_row(out, "cookie-split");
+                assert!(a > 500 && b > a, "{out}");
+                assert!(out.contains(" -> v2 "), "{out}");
+            },
+        ),
+        (
+            "the sticky query parameter is sent, encoded",
+            ("to: v3, percent: 10", "to: v3, percent: 20"),
+            &["--users", "10000"],
+            &|out| {
+                let (a, b, _) = diff_row(out, "query-split");
+                assert!(a > 500 && b > a, "{out}");
+            },
+        ),
+        (
+            "a changed target moves the test requests that hit it",
+            ("by-header, to: gray", "by-header, to: v9"),
+            &["--users", "0", "--tests", cases_file.to_str().unwrap()],
+            &|out| {
+                assert!(out.contains("changed variant: 51 of 52 (98.08%): 0 of 0 synthetic users, 51 of 52 test requests"), "{out}");
+                assert!(out.contains("\ngray -> v9 "), "{out}");
+                assert_eq!(diff_row(out, "by-header"), (51, 51, 0), "{out}");
+                assert!(
+                    out.contains("diff-cases.yaml: lane a: gray -> v9\n"),
+                    "{out}"
+                );
+                assert!(
+                    out.contains("diff-cases.yaml: many a: 50 of 50: gray -> v9 50\n"),
+                    "{out}"
+                );
+                assert!(!out.contains("lane b:"), "{out}");
+            },
+        ),
+        (
+            "a rule renamed with its salt kept moves requests, not variants",
+            (
+                "name: canary, to: gray, percent: 20, sticky: { header: X-User-Id }",
+                "name: canary-2, to: gray, percent: 20, sticky: { header: X-User-Id, salt: canary }",
+            ),
+            &["--users", "1000"],
+            &|out| {
+                assert!(out.contains("changed variant: 0 of 1000"), "{out}");
+                let (a, b, d) = diff_row(out, "canary");
+                assert!(a > 0 && b == 0 && d == -a, "{out}");
+                assert_eq!(diff_row(out, "canary-2"), (0, a, a), "{out}");
+                assert!(
+                    out.contains(&format!("same variant, decided by another rule: {a}\n")),
+                    "{out}"
+                );
+            },
+        ),
+        (
+            "a sticky rule renamed without a salt reshuffles its users",
+            ("name: canary,", "name: canary-2,"),
+            &["--users", "10000"],
+            &|out| {
+                let (a, _, _) = diff_row(out, "canary");
+                let (_, b, _) = diff_row(out, "canary-2");
+                assert!(out.contains("\ngray -> stable "), "{out}");
+                assert!(out.contains("\nstable -> gray "), "{out}");
+                assert!((a - b).abs() < 300, "about as many, other users: {out}");
+            },
+        ),
+    ];
+    for (i, (name, (from, to), extra, check)) in cases.iter().enumerate() {
+        let new = scratch(&format!("diff-new-{i}.yaml"), &DIFF_OLD.replace(from, to));
+        if !from.is_empty() {
+            assert_ne!(DIFF_OLD.replace(from, to), DIFF_OLD, "{name}");
+        }
+        let mut args = vec!["diff", old.to_str().unwrap(), new.to_str().unwrap()];
+        args.extend(extra.iter());
+        let out = run(&args);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{name}: {stdout}{stderr}");
+        assert!(stdout.lines().count() <= 40, "{name}: one screen: {stdout}");
+        check(&stdout);
+    }
+}
+
+#[test]
+fn diff_exit_codes() {
+    let old = scratch("diff-x-old.yaml", DIFF_OLD);
+    let invalid = scratch(
+        "diff-x-invalid.yaml",
+        "default: s\nrules: [ { name: r, to: g, percent: 150 } ]\n",
+    );
+    let bad_request = scratch(
+        "diff-x-bad-request.yaml",
+        "rules: diff-x-old.yaml\ncases:\n  - { name: bad, request: { headers: { 'bad name': x } }, expect: stable }\n",
+    );
+    let o = old.to_str().unwrap();
+    // (case, arguments after `diff`, exit code, text on stdout or stderr)
+    let cases: &[(&str, &[&str], i32, &str)] = &[
+        (
+            "an invalid NEW",
+            &[o, invalid.to_str().unwrap()],
+            1,
+            "diff-x-invalid.yaml: invalid: rules[0] (r): percent 150",
+        ),
+        (
+            "an invalid OLD",
+            &[invalid.to_str().unwrap(), o],
+            1,
+            "diff-x-invalid.yaml: invalid:",
+        ),
+        (
+            "a missing OLD",
+            &["/nonexistent/old.yaml", o],
+            2,
+            "graymatch: error: /nonexistent/old.yaml: cannot read",
+        ),
+        (
+            "a missing test file",
+            &[o, o, "--tests", "/nonexistent/t.yaml"],
+            2,
+            "graymatch: error: /nonexistent/t.yaml: cannot read",
+        ),
+        (
+            "a test request that cannot be built",
+            &[o, o, "--tests", bad_request.to_str().unwrap()],
+            2,
+            "diff-x-bad-request.yaml: bad: invalid header name \"bad name\"",
+        ),
+        (
+            "nothing to compare",
+            &[o, o, "--users", "0"],
+            2,
+            "graymatch: error: nothing to compare",
+        ),
+        (
+            "an unknown extension",
+            &[o, "rules.txt"],
+            2,
+            "unknown extension",
+        ),
+    ];
+    for (name, args, code, want) in cases {
+        let mut all = vec!["diff"];
+        all.extend(args.iter());
+        let out = run(&all);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(*code), "{name}: {stdout}{stderr}");
+        assert!(
+            stdout.contains(want) || stderr.contains(want),
+            "{name}: {stdout}{stderr}"
+        );
+        assert!(stderr.lines().count() <= 1, "{name}: {stderr}");
+    }
+}
+
+#[test]
+fn diff_fits_one_screen_with_many_rules() {
+    let rules = |percent: u32| -> String {
+        let mut s = String::from("default: stable\nrules:\n");
+        for i in 0..80 {
+            s.push_str(&format!(
+                "  - {{ name: r{i}, to: v{}, percent: {percent}, sticky: {{ header: x-u{} }} }}\n",
+                i % 20,
+                i % 3
+            ));
+        }
+        s
+    };
+    let old = scratch("diff-many-old.yaml", &rules(1));
+    let new = scratch("diff-many-new.yaml", &rules(2));
+    let out = run(&["diff", old.to_str().unwrap(), new.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.lines().count() <= 60, "{stdout}");
+    assert!(stdout.contains(" more changes\n"), "{stdout}");
+    assert!(
+        stdout.contains(" more rules whose count changed\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("sticky keys: header x-u0, header x-u1, header x-u2;"),
+        "{stdout}"
+    );
 }
