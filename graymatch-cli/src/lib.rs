@@ -1,15 +1,46 @@
-//! The `graymatch` command as a library: argument parsing and the four
-//! commands (`check`, `explain`, `test`, `simulate`). The binary calls [`run`].
+//! The `graymatch` command as a library: argument parsing and the five
+//! commands (`check`, `explain`, `test`, `simulate`, `diff`). The binary
+//! calls [`run`].
 //!
 //! ```text
 //! graymatch check rules.yaml
 //! graymatch explain rules.yaml --uri '/cart?beta=1' -H 'x-user-id: 42' --cookie 'tester=yes'
-//! graymatch test tests/*.yaml
+//! graymatch test tests/*.yaml --strict --report junit=reports/rules.xml --report json=reports/rules.json
 //! graymatch simulate rules.yaml --users 100000 --raise canary-20=30
+//! graymatch diff rules.yaml rules.next.yaml --users 100000 --tests tests/*.yaml
 //! ```
 //!
-//! Exit codes: 0 success; 1 an invalid rule set (`check`), a failed case
-//! (`test`); 2 a file that cannot be read or bad arguments.
+//! Exit codes: 0 success; 1 an invalid rule set (`check`, `explain`,
+//! `simulate`, `diff`), a failed case (`test`); 2 a file that cannot be read
+//! or bad arguments.
+//!
+//! # `graymatch test` in CI
+//!
+//! The last line is always `N passed, M failed`, and every file counts in
+//! it: a file that cannot be read (or is not a rule-test file) is one
+//! failure; a rule set that does not load, where no `expect_error` asks for
+//! that, fails each case of its file (the file is one failure when it has
+//! none); a file without cases prints a warning line, and is one failure
+//! with `--strict`. An error in an inline rule set names its place and its
+//! line in the test file, as `check` does for a rule file.
+//!
+//! `--report junit=PATH` writes JUnit XML (one testsuite per file, one
+//! testcase per case; a wrong answer is a `failure` whose message has the
+//! expected and the actual variant, rule and reason, a case that never ran is
+//! an `error`, a repeated case lists its measured shares in `system-out`).
+//! `--report json=PATH` writes the same as JSON. Both may be given, and
+//! repeated; the reports are written after the summary line, and a report
+//! that cannot be written is an error (exit 2).
+//!
+//! # `graymatch diff`
+//!
+//! Runs the same requests through two rule files: synthetic users (one
+//! request per user, `user-{i}` in every sticky header, cookie and query
+//! parameter either file names) and the requests of `--tests` files, with
+//! the same random draws for both. Prints how many requests change variant,
+//! the transitions, and per rule the requests it decides in OLD and NEW.
+//!
+//! The project's `docs/cli-test.md` has the details.
 
 mod check;
 mod diff;
@@ -26,7 +57,7 @@ use clap::{Parser, Subcommand};
 
 use crate::load::Format;
 
-/// Check, explain, test and simulate graymatch rule files.
+/// Check, explain, test, simulate and diff graymatch rule files.
 #[derive(Parser, Debug)]
 #[command(name = "graymatch", version, about, long_about = None)]
 struct Cli {
