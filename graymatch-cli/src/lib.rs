@@ -1,19 +1,52 @@
-//! The `graymatch` command as a library: argument parsing and the four
-//! commands (`check`, `explain`, `test`, `simulate`). The binary calls [`run`].
+//! The `graymatch` command as a library: argument parsing and the five
+//! commands (`check`, `explain`, `test`, `simulate`, `diff`). The binary
+//! calls [`run`].
 //!
 //! ```text
 //! graymatch check rules.yaml
 //! graymatch explain rules.yaml --uri '/cart?beta=1' -H 'x-user-id: 42' --cookie 'tester=yes'
-//! graymatch test tests/*.yaml
+//! graymatch test tests/*.yaml --strict --report junit=reports/rules.xml --report json=reports/rules.json
 //! graymatch simulate rules.yaml --users 100000 --raise canary-20=30
+//! graymatch diff rules.yaml rules.next.yaml --users 100000 --tests tests/*.yaml
 //! ```
 //!
-//! Exit codes: 0 success; 1 an invalid rule set (`check`), a failed case
-//! (`test`); 2 a file that cannot be read or bad arguments.
+//! Exit codes: 0 success; 1 an invalid rule set (`check`, `explain`,
+//! `simulate`, `diff`), a failed case (`test`); 2 a file that cannot be read
+//! or bad arguments.
+//!
+//! # `graymatch test` in CI
+//!
+//! The last line is always `N passed, M failed`, and every file counts in
+//! it: a file that cannot be read (or is not a rule-test file) is one
+//! failure; a rule set that does not load, where no `expect_error` asks for
+//! that, fails each case of its file (the file is one failure when it has
+//! none); a file without cases prints a warning line, and is one failure
+//! with `--strict`. An error in an inline rule set names its place and its
+//! line in the test file, as `check` does for a rule file.
+//!
+//! `--report junit=PATH` writes JUnit XML (one testsuite per file, one
+//! testcase per case; a wrong answer is a `failure` whose message has the
+//! expected and the actual variant, rule and reason, a case that never ran is
+//! an `error`, a repeated case lists its measured shares in `system-out`).
+//! `--report json=PATH` writes the same as JSON. Both may be given, and
+//! repeated; the reports are written after the summary line, and a report
+//! that cannot be written is an error (exit 2).
+//!
+//! # `graymatch diff`
+//!
+//! Runs the same requests through two rule files: synthetic users (one
+//! request per user, `user-{i}` in every sticky header, cookie and query
+//! parameter either file names) and the requests of `--tests` files, with
+//! the same random draws for both. Prints how many requests change variant,
+//! the transitions, and per rule the requests it decides in OLD and NEW.
+//!
+//! The project's `docs/cli-test.md` has the details.
 
 mod check;
+mod diff;
 mod explain;
 mod load;
+mod report;
 mod simulate;
 mod testfile;
 
@@ -24,7 +57,7 @@ use clap::{Parser, Subcommand};
 
 use crate::load::Format;
 
-/// Check, explain, test and simulate graymatch rule files.
+/// Check, explain, test, simulate and diff graymatch rule files.
 #[derive(Parser, Debug)]
 #[command(name = "graymatch", version, about, long_about = None)]
 struct Cli {
@@ -77,12 +110,52 @@ enum Command {
     /// Run rule-test files: each case's request against its rule set.
     ///
     /// Prints one line per failure and a last line `N passed, M failed`.
+    /// Every file counts: one that cannot be read is one failure, a rule set
+    /// that does not load (without `expect_error`) fails each of its cases,
+    /// and a file with no cases is a warning (a failure with --strict).
     /// Exits 1 when a case fails and 2 when a file cannot be read.
-    #[command(after_help = "Example:\n  graymatch test rules.test.yaml conformance/*.yaml")]
+    #[command(
+        after_help = "Example:\n  graymatch test rules.test.yaml conformance/*.yaml\n  graymatch test --strict --report junit=reports/rules.xml --report json=reports/rules.json tests/*.yaml"
+    )]
     Test {
         /// Rule-test files (.yaml, .yml, .json, .toml).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// A file with no cases is a failure, not a warning.
+        #[arg(long)]
+        strict: bool,
+        /// Also write a report: `junit=PATH` (JUnit XML, one testsuite per
+        /// file, for CI test reporters) or `json=PATH` (a JSON summary).
+        /// Repeatable.
+        #[arg(long = "report", value_name = "FORMAT=PATH")]
+        reports: Vec<String>,
+    },
+    /// Compare two rule files: the requests that change variant and the
+    /// rules that gain or lose them.
+    ///
+    /// Runs synthetic users (`user-0`, `user-1`, ... in every sticky key of
+    /// either file) and the requests of rule-test files through both rule
+    /// sets, with the same random draws for both. Prints the variant
+    /// changes and, per rule, the requests it decides in OLD and in NEW.
+    /// Exits 1 when a rule set is invalid and 2 when a file cannot be read.
+    #[command(
+        after_help = "Example:\n  graymatch diff rules.yaml rules.next.yaml\n  graymatch diff rules.yaml rules.next.yaml --users 100000 --tests tests/*.yaml"
+    )]
+    Diff {
+        /// The rule file in force.
+        old: PathBuf,
+        /// The changed rule file.
+        new: PathBuf,
+        /// The format of standard input (or of a file whose extension is unknown).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Synthetic users, one request each.
+        #[arg(long, default_value_t = 10_000)]
+        users: u32,
+        /// Rule-test files whose cases' requests are compared too (their
+        /// rule sets are not used).
+        #[arg(long, value_name = "FILE", num_args = 1..)]
+        tests: Vec<PathBuf>,
     },
     /// Show the share of each variant per rule over synthetic users and
     /// random draws, and what changing a percent would move.
@@ -130,7 +203,18 @@ pub fn run() -> ExitCode {
             &cookies,
             client_ip.as_deref(),
         ),
-        Command::Test { files } => testfile::run(&files),
+        Command::Test {
+            files,
+            strict,
+            reports,
+        } => testfile::run(&files, strict, &reports),
+        Command::Diff {
+            old,
+            new,
+            format,
+            users,
+            tests,
+        } => diff::run(&old, &new, format, users, &tests),
         Command::Simulate {
             file,
             format,
@@ -155,7 +239,10 @@ pub fn run() -> ExitCode {
 ///
 /// When the file cannot be read or is not a rule-test file.
 pub fn test_file(path: &std::path::Path) -> Result<(usize, usize), String> {
-    testfile::run_file(path)
-        .map(|t| (t.passed, t.failed))
-        .map_err(|e| e.to_string())
+    let result = testfile::run_file(path, false);
+    result.print();
+    match (&result.error, result.unreadable) {
+        (Some(e), true) => Err(e.clone()),
+        _ => Ok((result.passed, result.failed)),
+    }
 }

@@ -1,16 +1,23 @@
 //! `graymatch test`: rule-test files, each a rule set (a path or inline) and
 //! cases of a request and the decision it must get.
+//!
+//! Every file counts in the summary: a file that cannot be read is one
+//! failure, a rule set that does not load fails each of its file's cases
+//! (unless `expect_error` asks for that), and a file without cases is a
+//! warning (a failure with `--strict`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
 use graymatch::{Matcher, RuleSet};
 use http::{HeaderName, HeaderValue, Method, Request};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_yaml_ng::Value;
 
 use crate::load::{self, Error, Format};
+use crate::report;
 
 /// A rule-test file.
 #[derive(Deserialize)]
@@ -91,124 +98,513 @@ impl Scalar {
     }
 }
 
-/// The outcome of one file.
-#[derive(Default)]
-pub(crate) struct Tally {
-    pub(crate) passed: usize,
-    pub(crate) failed: usize,
-    pub(crate) unreadable: bool,
+/// How a case ended. A case that never ran because its file or its rule set
+/// could not be loaded is an `Error`; one that ran and got another answer is
+/// `Failed`. The summary counts both as failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Status {
+    Passed,
+    Failed,
+    Error,
 }
 
-pub(crate) fn run(files: &[PathBuf]) -> Result<ExitCode, Error> {
-    let mut total = Tally::default();
-    for path in files {
-        match run_file(path) {
-            Ok(t) => {
-                total.passed += t.passed;
-                total.failed += t.failed;
+/// What a case expected: the fields it checks.
+#[derive(Serialize)]
+pub(crate) struct Expected {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) variant: Option<String>,
+    /// Absent: not checked; `null`: no rule decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) rule: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<String>,
+}
+
+/// The decision a case's request got.
+#[derive(Serialize)]
+pub(crate) struct Got {
+    pub(crate) variant: &'static str,
+    pub(crate) rule: Option<&'static str>,
+    pub(crate) reason: &'static str,
+}
+
+/// The measured share of one variant over a repeated case.
+#[derive(Serialize)]
+pub(crate) struct Share {
+    pub(crate) count: u32,
+    pub(crate) percent: f64,
+}
+
+/// The outcome of one case (or, named `(file)`, of a file whose cases could
+/// not be read).
+#[derive(Serialize)]
+pub(crate) struct CaseResult {
+    pub(crate) name: String,
+    pub(crate) status: Status,
+    /// What went wrong, on one line; absent when the case passed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) message: Option<String>,
+    /// The kind of problem: `mismatch`, `share`, `invalid-case`,
+    /// `expect-error`, `rules`, `unreadable` or `no-cases`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) kind: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) expected: Option<Expected>,
+    /// The decision: of the only request, or of the repetition that failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) got: Option<Got>,
+    /// The request that got `got`, as `METHOD URI; name: value; ...`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) request: Option<String>,
+    pub(crate) repeat: u32,
+    /// The measured share of each variant, when the case ran more than once
+    /// (or checks shares) and every repetition ran.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) shares: BTreeMap<String, Share>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) expect_share: Option<BTreeMap<String, (f64, f64)>>,
+    /// Seconds.
+    pub(crate) time: f64,
+}
+
+impl CaseResult {
+    fn new(name: &str, status: Status) -> Self {
+        CaseResult {
+            name: name.to_owned(),
+            status,
+            message: None,
+            kind: None,
+            expected: None,
+            got: None,
+            request: None,
+            repeat: 1,
+            shares: BTreeMap::new(),
+            expect_share: None,
+            time: 0.0,
+        }
+    }
+
+    fn problem(mut self, kind: &'static str, message: String) -> Self {
+        self.kind = Some(kind);
+        self.message = Some(message);
+        self
+    }
+}
+
+/// The name of the case that stands for a whole file whose cases could not
+/// be read or run.
+pub(crate) const FILE_CASE: &str = "(file)";
+
+/// The outcome of one rule-test file.
+#[derive(Serialize)]
+pub(crate) struct FileResult {
+    pub(crate) file: String,
+    pub(crate) passed: usize,
+    pub(crate) failed: usize,
+    /// The file, or the rule file it names, cannot be read, or it is not a
+    /// rule-test file: `graymatch test` exits 2.
+    pub(crate) unreadable: bool,
+    /// What stopped the file's cases from running, as printed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) error: Option<String>,
+    /// A file that tests nothing, as printed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) warning: Option<String>,
+    pub(crate) cases: Vec<CaseResult>,
+    /// Seconds.
+    pub(crate) time: f64,
+}
+
+impl FileResult {
+    fn new(file: String) -> Self {
+        FileResult {
+            file,
+            passed: 0,
+            failed: 0,
+            unreadable: false,
+            error: None,
+            warning: None,
+            cases: Vec::new(),
+            time: 0.0,
+        }
+    }
+
+    /// A file whose cases cannot be read: one failure, standing for the file.
+    fn unreadable(file: String, error: String) -> Self {
+        let mut r = FileResult::new(file);
+        r.unreadable = true;
+        r.cases
+            .push(CaseResult::new(FILE_CASE, Status::Error).problem("unreadable", error.clone()));
+        r.error = Some(error);
+        r.count();
+        r
+    }
+
+    fn count(&mut self) {
+        self.passed = self
+            .cases
+            .iter()
+            .filter(|c| c.status == Status::Passed)
+            .count();
+        self.failed = self.cases.len() - self.passed;
+    }
+
+    /// The lines `graymatch test` prints for this file.
+    pub(crate) fn print(&self) {
+        if let Some(e) = &self.error {
+            let not_run = self
+                .cases
+                .iter()
+                .filter(|c| c.status == Status::Error && c.name != FILE_CASE)
+                .count();
+            match not_run {
+                0 => println!("{e}"),
+                1 => println!("{e} (1 case not run, counted as failed)"),
+                n => println!("{e} ({n} cases not run, counted as failed)"),
             }
-            Err(e) => {
-                println!("{e}");
-                total.unreadable = true;
+        }
+        if let Some(w) = &self.warning {
+            println!("{w}");
+        }
+        for case in &self.cases {
+            if case.status == Status::Failed {
+                let why = case.message.as_deref().unwrap_or("failed");
+                println!("{}: {}: {why}", self.file, case.name);
             }
         }
     }
-    println!("{} passed, {} failed", total.passed, total.failed);
-    Ok(if total.unreadable {
-        ExitCode::from(2)
-    } else if total.failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
 }
 
-/// Reads a file as a YAML value whatever its format (YAML is a superset of
-/// JSON; TOML is converted).
-fn read_value(path: &Path) -> Result<Value, Error> {
-    let text = load::read_text(path)?;
-    let shown = load::display(path);
-    match load::format_of(path, None)? {
+/// A report file asked for with `--report FORMAT=PATH`.
+pub(crate) struct Report {
+    format: ReportFormat,
+    path: PathBuf,
+}
+
+#[derive(Clone, Copy)]
+enum ReportFormat {
+    Junit,
+    Json,
+}
+
+impl Report {
+    /// Reads `junit=PATH` or `json=PATH`.
+    pub(crate) fn parse(spec: &str) -> Result<Report, Error> {
+        let bad = |why: &str| Error(format!("invalid --report {spec:?}: {why}"));
+        let (format, path) = spec
+            .split_once('=')
+            .ok_or_else(|| bad("write junit=PATH or json=PATH"))?;
+        let format = match format.to_ascii_lowercase().as_str() {
+            "junit" => ReportFormat::Junit,
+            "json" => ReportFormat::Json,
+            other => return Err(bad(&format!("unknown format {other:?}; use junit or json"))),
+        };
+        if path.is_empty() {
+            return Err(bad("the path is empty"));
+        }
+        Ok(Report {
+            format,
+            path: PathBuf::from(path),
+        })
+    }
+
+    fn write(&self, files: &[FileResult], exit_code: u8) -> Result<(), Error> {
+        let bytes = match self.format {
+            ReportFormat::Junit => report::junit(files),
+            ReportFormat::Json => report::json(files, exit_code),
+        };
+        let shown = self.path.display();
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error(format!("cannot write report {shown}: {e}")))?;
+        }
+        std::fs::write(&self.path, bytes)
+            .map_err(|e| Error(format!("cannot write report {shown}: {e}")))
+    }
+}
+
+/// `graymatch test`: runs every file, prints failures and the summary, and
+/// writes the reports.
+pub(crate) fn run(files: &[PathBuf], strict: bool, reports: &[String]) -> Result<ExitCode, Error> {
+    let reports = reports
+        .iter()
+        .map(|r| Report::parse(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let results: Vec<FileResult> = files
+        .iter()
+        .map(|path| {
+            let r = run_file(path, strict);
+            r.print();
+            r
+        })
+        .collect();
+    let passed: usize = results.iter().map(|r| r.passed).sum();
+    let failed: usize = results.iter().map(|r| r.failed).sum();
+    let code: u8 = if results.iter().any(|r| r.unreadable) {
+        2
+    } else if failed > 0 {
+        1
+    } else {
+        0
+    };
+    println!("{passed} passed, {failed} failed");
+    for report in &reports {
+        report.write(&results, code)?;
+    }
+    Ok(ExitCode::from(code))
+}
+
+/// Reads a file's text as a YAML value whatever its format (YAML is a
+/// superset of JSON; TOML is converted).
+fn parse_value(text: &str, format: Format, shown: &str) -> Result<Value, Error> {
+    match format {
         Format::Yaml => {
-            serde_yaml_ng::from_str(&text).map_err(|e| Error(format!("{shown}: invalid YAML: {e}")))
+            serde_yaml_ng::from_str(text).map_err(|e| Error(format!("{shown}: invalid YAML: {e}")))
         }
         Format::Json => {
-            let v: serde_json::Value = serde_json::from_str(&text)
+            let v: serde_json::Value = serde_json::from_str(text)
                 .map_err(|e| Error(format!("{shown}: invalid JSON: {e}")))?;
             serde_yaml_ng::to_value(v).map_err(|e| Error(format!("{shown}: {e}")))
         }
         Format::Toml => {
-            let v: toml::Value =
-                toml::from_str(&text).map_err(|e| Error(format!("{shown}: invalid TOML: {e}")))?;
+            let v: toml::Value = toml::from_str(text)
+                .map_err(|e| Error(format!("{shown}: invalid TOML: {}", toml_error(text, &e))))?;
             serde_yaml_ng::to_value(v).map_err(|e| Error(format!("{shown}: {e}")))
         }
     }
 }
 
-/// Runs one file: `Err` when it cannot be read or is not a rule-test file.
-pub(crate) fn run_file(path: &Path) -> Result<Tally, Error> {
+/// A TOML error on one line: its message and where it starts.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim();
+    match e.span() {
+        Some(span) => {
+            let mut start = span.start.min(text.len());
+            while !text.is_char_boundary(start) {
+                start -= 1;
+            }
+            let before = &text[..start];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("{message} at line {line} column {column}")
+        }
+        None => message.to_owned(),
+    }
+}
+
+/// Reads a rule-test file: its text, format and shape.
+fn read_test_file(path: &Path) -> Result<(String, Format, TestFile), Error> {
     let shown = load::display(path);
-    let file: TestFile = serde_yaml_ng::from_value(read_value(path)?)
+    let format = load::format_of(path, None)?;
+    let text = load::read_text(path)?;
+    let file: TestFile = serde_yaml_ng::from_value(parse_value(&text, format, &shown)?)
         .map_err(|e| Error(format!("{shown}: not a rule-test file: {e}")))?;
+    Ok((text, format, file))
+}
+
+/// The inline rule set of a test file, read again from the file's own text
+/// so that an error names the place (`rules[0].when`) and the line in the
+/// test file, as `graymatch check` does for a rule file.
+fn inline_rules(text: &str, format: Format) -> Result<RuleSet, String> {
+    #[derive(Deserialize)]
+    struct Inline {
+        rules: RuleSet,
+    }
+    // The place is given inside the rule set, as `check` gives it.
+    let place = |message: String| -> String {
+        match message
+            .strip_prefix("rules.")
+            .or_else(|| message.strip_prefix("rules: "))
+        {
+            Some(rest) => rest.to_owned(),
+            None => message,
+        }
+    };
+    match format {
+        Format::Yaml => serde_yaml_ng::from_str::<Inline>(text)
+            .map(|i| i.rules)
+            .map_err(|e| format!("invalid YAML rule set: {}", place(e.to_string()))),
+        Format::Json => serde_json::from_str::<Inline>(text)
+            .map(|i| i.rules)
+            .map_err(|e| format!("invalid JSON rule set: {e}")),
+        Format::Toml => toml::from_str::<Inline>(text)
+            .map(|i| i.rules)
+            .map_err(|e| format!("invalid TOML rule set: {}", toml_error(text, &e))),
+    }
+}
+
+/// Runs one file, without printing. A file that cannot be read counts as one
+/// failure; a rule set that does not load fails every case of its file.
+pub(crate) fn run_file(path: &Path, strict: bool) -> FileResult {
+    let start = Instant::now();
+    let mut result = run_file_timed(path, strict);
+    result.time = start.elapsed().as_secs_f64();
+    result
+}
+
+fn run_file_timed(path: &Path, strict: bool) -> FileResult {
+    let shown = load::display(path);
+    let (text, format, file) = match read_test_file(path) {
+        Ok(f) => f,
+        Err(e) => return FileResult::unreadable(shown, e.0),
+    };
+    let mut result = FileResult::new(shown.clone());
+    if file.expect_error.is_some() && !file.cases.is_empty() {
+        return FileResult::unreadable(
+            shown.clone(),
+            format!("{shown}: a file with expect_error has no cases"),
+        );
+    }
     let compiled: Result<Matcher, String> = match &file.rules {
         Value::String(rel) => {
             let target = path.parent().unwrap_or(Path::new(".")).join(rel);
             match load::rules(&target, None) {
                 Ok(r) => r.map(|(_, m)| m).map_err(|e| e.to_string()),
-                Err(e) => return Err(Error(format!("{shown}: rules: {e}"))),
+                Err(e) => {
+                    // The rule file itself cannot be read: the cases cannot run.
+                    result.unreadable = true;
+                    Err(e.0)
+                }
             }
         }
-        inline => serde_yaml_ng::from_value::<RuleSet>(inline.clone())
-            .map_err(|e| format!("invalid rule set: {e}"))
-            .and_then(|set| set.compile().map_err(|e| e.to_string())),
+        _ => inline_rules(&text, format).and_then(|set| set.compile().map_err(|e| e.to_string())),
     };
 
-    let mut tally = Tally::default();
     if let Some(want) = &file.expect_error {
-        if !file.cases.is_empty() {
-            return Err(Error(format!(
-                "{shown}: a file with expect_error has no cases"
-            )));
-        }
-        match compiled {
-            Err(e) if e.contains(want.as_str()) => tally.passed += 1,
-            Err(e) => {
-                println!("{shown}: expect_error: expected an error containing {want:?}, got {e:?}");
-                tally.failed += 1;
+        let case = CaseResult::new("expect_error", Status::Passed);
+        let case = match compiled {
+            Err(e) if e.contains(want.as_str()) && !result.unreadable => case,
+            Err(e) => CaseResult {
+                status: Status::Failed,
+                ..case.problem(
+                    "expect-error",
+                    format!("expected an error containing {want:?}, got {e:?}"),
+                )
+            },
+            Ok(_) => CaseResult {
+                status: Status::Failed,
+                ..case.problem(
+                    "expect-error",
+                    format!("expected an error containing {want:?}, got a valid rule set"),
+                )
+            },
+        };
+        result.cases.push(case);
+        result.count();
+        return result;
+    }
+
+    let m = match compiled {
+        Ok(m) => Some(m),
+        Err(e) => {
+            let line = format!("{shown}: rules: {e}");
+            if file.cases.is_empty() {
+                // No cases to count as failed: the file is the failure.
+                result
+                    .cases
+                    .push(CaseResult::new(FILE_CASE, Status::Error).problem("rules", line.clone()));
             }
-            Ok(_) => {
-                println!(
-                    "{shown}: expect_error: expected an error containing {want:?}, got a valid rule set"
+            for case in &file.cases {
+                result.cases.push(
+                    CaseResult::new(&case.name, Status::Error)
+                        .problem("rules", format!("not run: the rule set did not load: {e}")),
                 );
-                tally.failed += 1;
+            }
+            result.error = Some(line);
+            None
+        }
+    };
+    if let Some(m) = &m {
+        if file.cases.is_empty() {
+            if strict {
+                let line = format!("{shown}: error: no cases (--strict)");
+                result.cases.push(
+                    CaseResult::new(FILE_CASE, Status::Error).problem("no-cases", line.clone()),
+                );
+                result.error = Some(line);
+            } else {
+                result.warning = Some(format!("{shown}: warning: no cases, nothing tested"));
             }
         }
-        return Ok(tally);
-    }
-    let m = compiled.map_err(|e| Error(format!("{shown}: rules: {e}")))?;
-    for case in &file.cases {
-        match run_case(&m, case) {
-            Ok(()) => tally.passed += 1,
-            Err(why) => {
-                println!("{shown}: {}: {why}", case.name);
-                tally.failed += 1;
-            }
+        for case in &file.cases {
+            let start = Instant::now();
+            let mut r = run_case(m, case);
+            r.time = start.elapsed().as_secs_f64();
+            result.cases.push(r);
         }
     }
-    Ok(tally)
+    result.count();
+    result
 }
 
-/// Checks one case; `Err` says what was expected and what came.
-fn run_case(m: &Matcher, case: &Case) -> Result<(), String> {
-    if case.expect.is_none() && case.expect_share.is_none() {
-        return Err("a case needs expect or expect_share".to_owned());
+/// Calls `f` with the name of each case of a rule-test file and each of its
+/// requests (every repetition, `{i}` replaced). The file's rule set is not
+/// read.
+pub(crate) fn for_each_request(
+    path: &Path,
+    mut f: impl FnMut(&str, &Request<()>),
+) -> Result<(), Error> {
+    let shown = load::display(path);
+    let (_, _, file) = read_test_file(path)?;
+    for case in &file.cases {
+        for i in 0..case.repeat.unwrap_or(1).max(1) {
+            let req = build(&case.request, i)
+                .map_err(|e| Error(format!("{shown}: {}: {e}", case.name)))?;
+            f(&case.name, &req);
+        }
     }
+    Ok(())
+}
+
+/// `METHOD URI; name: value; ...`
+fn describe(req: &Request<()>) -> String {
+    let mut s = format!("{} {}", req.method(), req.uri());
+    for (name, value) in req.headers() {
+        s.push_str(&format!(
+            "; {name}: {}",
+            String::from_utf8_lossy(value.as_bytes())
+        ));
+    }
+    s
+}
+
+/// Runs one case: every repetition of its request against the matcher.
+fn run_case(m: &Matcher, case: &Case) -> CaseResult {
     let repeat = case.repeat.unwrap_or(1).max(1);
+    let mut result = CaseResult::new(&case.name, Status::Passed);
+    result.repeat = repeat;
+    result.expect_share = case.expect_share.clone();
+    if case.expect.is_some() || case.rule.is_some() || case.reason.is_some() {
+        result.expected = Some(Expected {
+            variant: case.expect.clone(),
+            rule: case.rule.clone(),
+            reason: case.reason.clone(),
+        });
+    }
+    if case.expect.is_none() && case.expect_share.is_none() {
+        result.status = Status::Failed;
+        return result.problem(
+            "invalid-case",
+            "a case needs expect or expect_share".to_owned(),
+        );
+    }
     let mut counts: HashMap<&'static str, u32> = HashMap::new();
     for i in 0..repeat {
-        let req = build(&case.request, i)?;
+        let req = match build(&case.request, i) {
+            Ok(r) => r,
+            Err(e) => {
+                result.status = Status::Failed;
+                return result.problem("invalid-case", e);
+            }
+        };
         let d = m.decide(&req);
         *counts.entry(d.variant()).or_default() += 1;
+        let got = Got {
+            variant: d.variant(),
+            rule: d.rule(),
+            reason: d.reason().as_str(),
+        };
         if let Some(want) = &case.expect {
             let mut wrong = d.variant() != want;
             if let Some(rule) = &case.rule {
@@ -230,14 +626,34 @@ fn run_case(m: &Matcher, case: &Case) -> Result<(), String> {
                 } else {
                     String::new()
                 };
-                return Err(format!(
+                let message = format!(
                     "expected {expected}, got {} (rule {}) (reason {}){at}",
                     d.variant(),
                     d.rule().unwrap_or("null"),
                     d.reason()
-                ));
+                );
+                result.status = Status::Failed;
+                result.got = Some(got);
+                result.request = Some(describe(&req));
+                return result.problem("mismatch", message);
             }
         }
+        if repeat == 1 {
+            result.got = Some(got);
+            result.request = Some(describe(&req));
+        }
+    }
+    if repeat > 1 || case.expect_share.is_some() {
+        result.shares = counts
+            .iter()
+            .map(|(v, n)| {
+                let share = Share {
+                    count: *n,
+                    percent: f64::from(*n) * 100.0 / f64::from(repeat),
+                };
+                ((*v).to_owned(), share)
+            })
+            .collect();
     }
     if let Some(shares) = &case.expect_share {
         let mut wrong = Vec::new();
@@ -249,13 +665,17 @@ fn run_case(m: &Matcher, case: &Case) -> Result<(), String> {
             }
         }
         if !wrong.is_empty() {
-            return Err(format!(
-                "expected shares, got {} over {repeat} requests",
-                wrong.join(", ")
-            ));
+            result.status = Status::Failed;
+            return result.problem(
+                "share",
+                format!(
+                    "expected shares, got {} over {repeat} requests",
+                    wrong.join(", ")
+                ),
+            );
         }
     }
-    Ok(())
+    result
 }
 
 /// The request of a case, `{i}` replaced by the repetition index.
