@@ -405,18 +405,18 @@ fn leaf(source: Source, test: &Test) -> Result<Cond, String> {
     let fold = test.ignore_case || source == Source::Host;
     let bytes = |s: &String| -> Box<[u8]> { s.as_bytes().into() };
     let typed = |cmp: Cmp, values: &[String]| -> Result<Cond, String> {
-        if test.ignore_case {
-            return Err(format!(
-                "ignore_case goes with string operations, not `{}` with `as`",
-                test.op.keyword()
-            ));
-        }
         let ty = test.value_type.ok_or_else(|| {
             format!(
                 "`{}` needs `as: number`, `as: semver` or `as: version`",
                 test.op.keyword()
             )
         })?;
+        if test.ignore_case {
+            return Err(format!(
+                "ignore_case goes with string operations, not `{}` with `as`",
+                test.op.keyword()
+            ));
+        }
         Ok(Cond::Leaf(Leaf {
             source: source.clone(),
             test: ValueTest::Typed(TypedTest::new(ty, cmp, values)?),
@@ -436,6 +436,14 @@ fn leaf(source: Source, test: &Test) -> Result<Cond, String> {
         }
         _ => {}
     }
+    // A host rule value with a trailing dot names the same host as the
+    // request's host, whose one trailing dot is removed.
+    let host_value = |s: &String| -> Box<[u8]> {
+        match &source {
+            Source::Host => s.strip_suffix('.').unwrap_or(s).as_bytes().into(),
+            _ => s.as_bytes().into(),
+        }
+    };
     let op = match &test.op {
         Op::Present(want) => {
             if test.ignore_case {
@@ -459,15 +467,15 @@ fn leaf(source: Source, test: &Test) -> Result<Cond, String> {
         Op::Gte(v) => return typed(Cmp::Gte, std::slice::from_ref(v)),
         Op::Lt(v) => return typed(Cmp::Lt, std::slice::from_ref(v)),
         Op::Lte(v) => return typed(Cmp::Lte, std::slice::from_ref(v)),
-        Op::Equals(s) => StrOp::Equals(bytes(s)),
+        Op::Equals(s) => StrOp::Equals(host_value(s)),
         Op::In(list) if list.is_empty() => return Err("`in` needs at least one value".into()),
         Op::In(list) if list.len() <= IN_LIST_MAX => {
-            StrOp::InList(list.iter().map(bytes).collect())
+            StrOp::InList(list.iter().map(host_value).collect())
         }
         Op::In(list) => {
             let mut set = ExactIndex::new(fold);
             for v in list {
-                set.entry(v.as_bytes(), || ());
+                set.entry(&host_value(v), || ());
             }
             StrOp::InSet(Box::new(set))
         }
@@ -520,6 +528,10 @@ fn exact_leaf(rule: &Rule) -> Option<(FieldKey, Vec<&str>)> {
         Condition::Query(f) => (2, f),
         _ => return None,
     };
+    // Typed values compare by value, not by bytes: no shared byte index.
+    if field.test.value_type.is_some() {
+        return None;
+    }
     let values = match &field.test.op {
         Op::Equals(v) => vec![v.as_str()],
         Op::In(vs) => vs.iter().map(String::as_str).collect(),

@@ -105,6 +105,9 @@ pub(crate) fn parse_ip(v: &[u8]) -> Option<IpAddr> {
 #[inline]
 pub(crate) fn with_text<T>(ip: IpAddr, f: impl FnOnce(&[u8]) -> T) -> T {
     use std::io::Write as _;
+    // A dual-stack listener reports IPv4 peers as `::ffff:a.b.c.d`: string
+    // ops see `a.b.c.d`, as `cidr` does.
+    let ip = canonical(ip);
     let mut buf = [0u8; 48];
     let mut cursor = std::io::Cursor::new(&mut buf[..]);
     // 48 bytes hold any address's text: the write cannot fail.
@@ -186,11 +189,13 @@ mod tests {
         for a in [
             "10.0.0.1",
             "2001:db8::1",
-            "::ffff:1.2.3.4",
             "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
         ] {
             let ip: IpAddr = a.parse().unwrap();
             with_text(ip, |t| assert_eq!(t, ip.to_string().as_bytes()));
         }
+        with_text("::ffff:1.2.3.4".parse().unwrap(), |t| {
+            assert_eq!(t, b"1.2.3.4")
+        });
     }
 }

@@ -567,19 +567,10 @@ impl Op {
 struct FieldRepr {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     name: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "scalar",
-        skip_serializing_if = "Option::is_none"
-    )]
-    equals: Option<String>,
-    #[serde(
-        default,
-        rename = "in",
-        deserialize_with = "scalars",
-        skip_serializing_if = "Option::is_none"
-    )]
-    in_: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    equals: Option<Scalar>,
+    #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
+    in_: Option<Vec<Scalar>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     prefix: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -590,30 +581,14 @@ struct FieldRepr {
     regex: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     present: Option<bool>,
-    #[serde(
-        default,
-        deserialize_with = "scalar",
-        skip_serializing_if = "Option::is_none"
-    )]
-    gt: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "scalar",
-        skip_serializing_if = "Option::is_none"
-    )]
-    gte: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "scalar",
-        skip_serializing_if = "Option::is_none"
-    )]
-    lt: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "scalar",
-        skip_serializing_if = "Option::is_none"
-    )]
-    lte: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gt: Option<Scalar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gte: Option<Scalar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lt: Option<Scalar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lte: Option<Scalar>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cidr: Option<Vec<String>>,
     #[serde(default, rename = "as", skip_serializing_if = "Option::is_none")]
@@ -623,9 +598,27 @@ struct FieldRepr {
 }
 
 /// A value a rule file may write as a number or boolean too (`gt: 20`,
-/// `equals: 1`): it is kept as the text of that number. (YAML reads an
-/// unquoted `5.10` as the number 5.1: quote versions.)
-struct Scalar(String);
+/// `equals: 1`): it is kept as the text of that number. A number with a
+/// fraction or exponent has lost its spelling (YAML reads an unquoted `5.10`
+/// as 5.1), so it is refused unless the leaf compares `as: number`.
+#[derive(Clone, Debug)]
+struct Scalar {
+    text: String,
+    /// Read from a float, whose text may differ from what was written.
+    float: bool,
+}
+
+impl From<String> for Scalar {
+    fn from(text: String) -> Self {
+        Scalar { text, float: false }
+    }
+}
+
+impl Serialize for Scalar {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
 
 impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -636,34 +629,29 @@ impl<'de> Deserialize<'de> for Scalar {
                 f.write_str("a string or a number")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_owned()))
+                Ok(v.to_owned().into())
             }
             fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Scalar, E> {
-                Ok(Scalar(v))
+                Ok(v.into())
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
+                Ok(v.to_string().into())
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
+                Ok(v.to_string().into())
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
+                Ok(Scalar {
+                    text: v.to_string(),
+                    float: true,
+                })
             }
             fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
+                Ok(v.to_string().into())
             }
         }
         d.deserialize_any(Visit)
     }
-}
-
-fn scalar<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(Option::<Scalar>::deserialize(d)?.map(|s| s.0))
-}
-
-fn scalars<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
-    Ok(Option::<Vec<Scalar>>::deserialize(d)?.map(|v| v.into_iter().map(|s| s.0).collect()))
 }
 
 impl FieldRepr {
@@ -686,6 +674,28 @@ impl FieldRepr {
             as_,
             ignore_case,
         } = self;
+        // A float keeps its spelling only as a number.
+        let numeric = as_ == Some(ValueType::Number);
+        let spelled = |v: Scalar| -> Result<String, String> {
+            if v.float && !numeric {
+                Err(format!(
+                    "{} was read as a number and may have lost digits (YAML reads 5.10 as 5.1): \
+                     write the value in quotes",
+                    v.text
+                ))
+            } else {
+                Ok(v.text)
+            }
+        };
+        let one = |v: Option<Scalar>| v.map(&spelled).transpose();
+        let (equals, gt, gte, lt, lte) = (one(equals)?, one(gt)?, one(gte)?, one(lt)?, one(lte)?);
+        let in_ = in_
+            .map(|list| {
+                list.into_iter()
+                    .map(&spelled)
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
         ops.extend(equals.map(Op::Equals));
         ops.extend(in_.map(Op::In));
         ops.extend(prefix.map(Op::Prefix));
@@ -728,17 +738,17 @@ impl FieldRepr {
             ..FieldRepr::default()
         };
         match test.op {
-            Op::Equals(s) => repr.equals = Some(s),
-            Op::In(v) => repr.in_ = Some(v),
+            Op::Equals(s) => repr.equals = Some(s.into()),
+            Op::In(v) => repr.in_ = Some(v.into_iter().map(Scalar::from).collect()),
             Op::Prefix(s) => repr.prefix = Some(s),
             Op::Suffix(s) => repr.suffix = Some(s),
             Op::Contains(s) => repr.contains = Some(s),
             Op::Regex(s) => repr.regex = Some(s),
             Op::Present(b) => repr.present = Some(b),
-            Op::Gt(s) => repr.gt = Some(s),
-            Op::Gte(s) => repr.gte = Some(s),
-            Op::Lt(s) => repr.lt = Some(s),
-            Op::Lte(s) => repr.lte = Some(s),
+            Op::Gt(s) => repr.gt = Some(s.into()),
+            Op::Gte(s) => repr.gte = Some(s.into()),
+            Op::Lt(s) => repr.lt = Some(s.into()),
+            Op::Lte(s) => repr.lte = Some(s.into()),
             Op::Cidr(v) => repr.cidr = Some(v),
         }
         repr

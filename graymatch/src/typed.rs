@@ -187,12 +187,15 @@ pub(crate) fn number(v: &[u8]) -> Option<f64> {
         return None;
     }
     // The grammar above is ASCII and a subset of what `f64::from_str` reads.
-    std::str::from_utf8(v).ok()?.parse().ok()
+    // Values are compared as 64-bit floats: beyond 2^53, or past the float
+    // range (`1e400`, which would be infinite), a number does not parse.
+    let n: f64 = std::str::from_utf8(v).ok()?.parse().ok()?;
+    n.is_finite().then_some(n)
 }
 
 /// A parsed version, borrowing its pre-release from the text. Build
 /// metadata is checked and dropped: it does not take part in precedence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Version<'a> {
     /// Up to four numeric parts; missing parts are 0.
     parts: [u64; 4],
@@ -263,6 +266,15 @@ impl Ord for Version<'_> {
         })
     }
 }
+
+/// Equal by precedence: `5.2` equals `5.2.0`, build metadata aside.
+impl PartialEq for Version<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Version<'_> {}
 
 impl PartialOrd for Version<'_> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
@@ -394,6 +406,7 @@ mod tests {
             ("space", " 1", None),
             ("exponent without digits", "1e", None),
             ("underscore", "1_000", None),
+            ("past the float range", "1e400", None),
         ];
         for (name, text, want) in cases {
             assert_eq!(number(text.as_bytes()), *want, "case {name}");

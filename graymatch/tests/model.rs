@@ -182,6 +182,13 @@ fn rule() -> impl Strategy<Value = Rule> {
             f.test.ignore_case = fold;
             Some(Condition::Header(f))
         }),
+        // Typed exact leaves on the same header: they compare by value, so
+        // they must never share the byte index (a bug found in review).
+        2 => prop::collection::vec(prop::sample::select(&["5", "5.2", "5.10", "v5.2.0"][..]), 1..3)
+            .prop_map(|vs| {
+                let values = vs.into_iter().map(str::to_owned).collect();
+                Some(Condition::Header(Field::new("x-a", Op::In(values)).value_type(ValueType::Version)))
+            }),
     ];
     let percent = prop::sample::select(&[0.0f64, 100.0, 100.0, 37.0, 62.5][..]);
     (

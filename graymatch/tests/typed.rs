@@ -547,3 +547,58 @@ proptest! {
         prop_assert_eq!(header_holds(&m, text.as_bytes()), a < b);
     }
 }
+
+#[test]
+fn regressions_found_in_review() {
+    // A run of 4 typed `equals` leaves on one header went through the exact
+    // byte index, so `5.2.0` missed `equals: "5.2", as: version`.
+    let m = yaml(
+        "default: stable\nrules:\n\
+         - { name: a, to: gray, when: { header: { name: x-v, equals: '5.2', as: version } } }\n\
+         - { name: b, to: gray, when: { header: { name: x-v, equals: '6.0', as: version } } }\n\
+         - { name: c, to: gray, when: { header: { name: x-v, in: ['7', '8'], as: version } } }\n\
+         - { name: d, to: gray, when: { header: { name: x-v, equals: 12, as: number } } }\n",
+    );
+    for (value, rule) in [("5.2.0", "a"), ("v6", "b"), ("8.0.0", "c"), ("12.0", "d")] {
+        let d = m.decide(&req("GET", "/", &[("x-v", value.as_bytes())]));
+        assert_eq!(d.rule(), Some(rule), "{value}");
+    }
+    // An unquoted YAML float lost its digits (5.10 became "5.1").
+    let err = graymatch::RuleSet::from_yaml(
+        "default: s\nrules: [{ name: r, to: g, when: { header: { name: x-v, equals: 5.10 } } }]",
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("write the value in quotes"),
+        "{err}"
+    );
+    let err = graymatch::RuleSet::from_yaml(
+        "default: s\nrules: [{ name: r, to: g, when: { header: { name: x-v, gte: 5.10, as: version } } }]",
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("5.1 was read as a number"),
+        "{err}"
+    );
+    // ... but a number is a number, and integers keep their spelling.
+    let m = one("{header: {name: x-v, gt: 1.5, as: number}}");
+    assert!(header_holds(&m, b"2"));
+    let m = one("{header: {name: x-v, equals: 42}}");
+    assert!(header_holds(&m, b"42"));
+    // A host rule with a trailing dot never matched: the request's is removed.
+    let m = one("{host: {equals: shop.example.com.}}");
+    assert_eq!(
+        m.decide(&req("GET", "/", &[("host", b"shop.example.com")]))
+            .variant(),
+        "gray"
+    );
+    // A dual-stack peer `::ffff:10.1.2.3` reads as 10.1.2.3 for string ops.
+    let m = one("{client_ip: {prefix: '10.'}}");
+    let mut r = req("GET", "/", &[]);
+    r.extensions_mut()
+        .insert(ClientIp("::ffff:10.1.2.3".parse().unwrap()));
+    assert_eq!(m.decide(&r).variant(), "gray");
+    // Numbers past the float range do not parse.
+    let m = one("{header: {name: x-v, gt: 1, as: number}}");
+    assert!(!header_holds(&m, b"1e400"));
+}

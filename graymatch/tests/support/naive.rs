@@ -129,15 +129,30 @@ fn holds(c: &Condition, req: &Request<()>) -> bool {
         Condition::Host(t) => {
             let mut t = t.clone();
             t.ignore_case = !matches!(t.op, Op::Present(_) | Op::Cidr(_)) && t.value_type.is_none();
+            // A rule's host names the host with or without one trailing dot.
+            let undot = |v: &String| v.strip_suffix('.').unwrap_or(v).to_owned();
+            if t.value_type.is_none() {
+                match &mut t.op {
+                    Op::Equals(v) => *v = undot(v),
+                    Op::In(list) => list.iter_mut().for_each(|v| *v = undot(v)),
+                    _ => {}
+                }
+            }
             test(&t, &host(req).into_iter().collect::<Vec<_>>())
         }
         Condition::ClientIp(t) => {
             let ip = req.extensions().get::<graymatch::ClientIp>();
+            // An IPv4-mapped address reads as IPv4.
+            let text = ip.map(|ip| match ip.0 {
+                std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                    Some(v4) => v4.to_string(),
+                    None => v6.to_string(),
+                },
+                v4 => v4.to_string(),
+            });
             test(
                 t,
-                &ip.map(|ip| ip.0.to_string().into_bytes())
-                    .into_iter()
-                    .collect::<Vec<_>>(),
+                &text.map(String::into_bytes).into_iter().collect::<Vec<_>>(),
             )
         }
     }
