@@ -129,7 +129,7 @@ impl StickyKeys {
             let query: Vec<String> = self
                 .queries
                 .iter()
-                .map(|q| format!("{}={user}", encode(q)))
+                .map(|q| format!("{}={user}", crate::simulate::form_encode(q)))
                 .collect();
             if let Ok(uri) = format!("/?{}", query.join("&")).parse() {
                 *req.uri_mut() = uri;
@@ -152,19 +152,6 @@ impl StickyKeys {
         }
         req
     }
-}
-
-/// Percent-encodes everything but unreserved characters.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// The rule that decided, or how the variant came without one.

@@ -262,7 +262,7 @@ fn synthetic(rule: &Rule, i: u32) -> Request<()> {
 }
 
 /// Percent-encodes everything but unreserved characters.
-fn form_encode(s: &str) -> String {
+pub(crate) fn form_encode(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

@@ -347,7 +347,10 @@ pub(crate) fn version(v: &[u8], strict: bool) -> Option<Version<'_>> {
         if strict && part.len() > 1 && part[0] == b'0' {
             return None;
         }
-        parts[usize::from(given)] = std::str::from_utf8(part).ok()?.parse().ok()?;
+        // Digits checked above; overflow does not parse.
+        parts[usize::from(given)] = part.iter().try_fold(0u64, |n, &d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })?;
         given += 1;
     }
     if strict && given != 3 {
