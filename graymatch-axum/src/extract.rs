@@ -1,29 +1,45 @@
 //! Extractors for the decision [`GrayLayer`](graymatch_tower::GrayLayer)
-//! made: [`Gray`] (required) and `Option<Gray>`.
+//! made: [`GrayDecision`] (required) and `Option<GrayDecision>`.
 
 use std::convert::Infallible;
 use std::ops::Deref;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
-use graymatch::{Decision, Tag};
+use graymatch::{Decision, Reason, Tag};
+use graymatch_tower::Fallback;
 use http::request::Parts;
 
 use crate::rejection::MissingGrayLayer;
 
-/// The gray decision of this request, and the tag sent on to other services.
+/// The gray decision of this request, the tag sent on to other services,
+/// and whether this service serves as a fallback.
 ///
 /// Extracting it fails with a 500 ([`MissingGrayLayer`]) when no
 /// [`GrayLayer`](graymatch_tower::GrayLayer) decided the request; use
-/// `Option<Gray>` where the layer is optional. The layer must wrap the whole
-/// `Router` (see the [crate docs](crate#where-the-layer-goes)).
+/// `Option<GrayDecision>` where the layer is optional. The layer must wrap
+/// the whole `Router` (see the [crate docs](crate#where-the-layer-goes)).
+///
+/// What a handler sees:
+/// - [`variant`](Decision::variant) (through `Deref` to [`Decision`]) is the
+///   decided variant, the one the tag names. When that variant has no
+///   `Router` here, the default variant's `Router` serves the request:
+///   [`is_fallback`](Self::is_fallback) is true and
+///   [`served_variant`](Self::served_variant) names the default. The tag is
+///   not rewritten, so a downstream service that trusts tags and has the
+///   decided variant serves it (the request stays in its lane).
+/// - In a service with `incoming: trust`, the decision is the tag that
+///   arrived ([`reason`](Decision::reason) is [`Reason::Propagated`]);
+///   otherwise this service's rules decided ([`Reason::Rule`] or
+///   [`Reason::Default`]). Either way the request's own `x-gray` header and
+///   `baggage` now carry this service's tag, not necessarily what the
+///   client sent.
 ///
 /// ```
 /// use axum::{routing::get, Router};
-/// use graymatch_axum::Gray;
-/// use graymatch_tower::GrayLayer;
+/// use graymatch_axum::{GrayDecision, GrayLayer};
 /// use tower::{Layer, ServiceExt};
 ///
-/// async fn handler(gray: Gray) -> String {
+/// async fn handler(gray: GrayDecision) -> String {
 ///     format!("{} ({})", gray.variant(), gray.rule().unwrap_or("default"))
 /// }
 ///
@@ -39,12 +55,13 @@ use crate::rejection::MissingGrayLayer;
 /// # }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Gray {
+pub struct GrayDecision {
     decision: Decision,
     tag: Option<Tag>,
+    fallback: Option<Fallback>,
 }
 
-impl Gray {
+impl GrayDecision {
     /// The decision.
     pub fn decision(&self) -> Decision {
         self.decision
@@ -56,16 +73,54 @@ impl Gray {
         self.tag
     }
 
+    /// Whether the decided variant has no `Router` here, so the default
+    /// variant's serves the request.
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    /// use graymatch_axum::{GrayDecision, VariantRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let m = graymatch::RuleSet::from_yaml("default: stable\nrules: [{name: all, to: gray}]")
+    ///     .unwrap().compile().unwrap();
+    /// let stable = Router::new().route("/", get(|g: GrayDecision| async move {
+    ///     format!("{} for {}, fallback {}", g.served_variant(), g.variant(), g.is_fallback())
+    /// }));
+    /// // This service has no gray Router yet.
+    /// let app = VariantRouter::new(m).default(stable);
+    /// let res = app.oneshot(http::Request::new(axum::body::Body::empty())).await.unwrap();
+    /// let body = axum::body::to_bytes(res.into_body(), 64).await.unwrap();
+    /// assert_eq!(body, "stable for gray, fallback true");
+    /// # }
+    /// ```
+    pub fn is_fallback(&self) -> bool {
+        self.fallback.is_some()
+    }
+
+    /// The variant whose `Router` serves the request: the decided one, or the
+    /// default in a fallback.
+    pub fn served_variant(&self) -> &'static str {
+        self.fallback.map_or(self.decision.variant(), |f| f.served)
+    }
+
+    /// Whether the variant came from a trusted incoming tag rather than this
+    /// service's rules.
+    pub fn is_propagated(&self) -> bool {
+        self.decision.reason() == Reason::Propagated
+    }
+
     fn from_parts(parts: &Parts) -> Option<Self> {
         let decision = *parts.extensions.get::<Decision>()?;
-        Some(Gray {
+        Some(GrayDecision {
             decision,
             tag: parts.extensions.get::<Tag>().copied(),
+            fallback: parts.extensions.get::<Fallback>().copied(),
         })
     }
 }
 
-impl Deref for Gray {
+impl Deref for GrayDecision {
     type Target = Decision;
 
     fn deref(&self) -> &Decision {
@@ -73,21 +128,21 @@ impl Deref for Gray {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Gray {
+impl<S: Send + Sync> FromRequestParts<S> for GrayDecision {
     type Rejection = MissingGrayLayer;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Gray::from_parts(parts).ok_or(MissingGrayLayer::new())
+        GrayDecision::from_parts(parts).ok_or(MissingGrayLayer::new())
     }
 }
 
-impl<S: Send + Sync> OptionalFromRequestParts<S> for Gray {
+impl<S: Send + Sync> OptionalFromRequestParts<S> for GrayDecision {
     type Rejection = Infallible;
 
     async fn from_request_parts(
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(Gray::from_parts(parts))
+        Ok(GrayDecision::from_parts(parts))
     }
 }

@@ -1,11 +1,31 @@
 //! axum support for graymatch: an extractor for the gray decision, and
-//! per-variant `Router`s.
+//! per-variant `Router`s. The one dependency an axum app needs: it
+//! re-exports what such an app uses from `graymatch` and `graymatch-tower`
+//! (both crates whole, too) and turns on reading YAML rule files.
 //!
-//! - [`Gray`]: the [`Decision`](graymatch::Decision) (and tag) of the
-//!   request; `Option<Gray>` where the layer may be absent. A missing layer
-//!   is a 500 naming [`GrayLayer`](graymatch_tower::GrayLayer).
+//! ```toml
+//! [dependencies]
+//! graymatch-axum = "0.1"
+//! axum = "0.8"
+//! tokio = { version = "1", features = ["full"] }
+//! ```
+//!
+//! - [`GrayDecision`]: the [`Decision`] (and tag) of the request, and
+//!   whether this service serves it as a fallback; `Option<GrayDecision>`
+//!   where the layer may be absent. A missing layer is a 500 naming
+//!   [`GrayLayer`].
 //! - [`VariantRouter`]: one app split between a `Router` per variant, with
-//!   the default variant's `Router` serving the rest.
+//!   the default variant's `Router` serving the rest; the result is an
+//!   `axum::Router`.
+//!
+//! # Features
+//!
+//! | feature | default | enables |
+//! |---|---|---|
+//! | `yaml` | on | `RuleSet::from_yaml` |
+//! | `json` | | `RuleSet::from_json` |
+//! | `toml` | | `RuleSet::from_toml` |
+//! | `reqwest` | | `graymatch_tower::reqwest::GrayPropagation` for outbound reqwest-middleware clients |
 //!
 //! # Where the layer goes
 //!
@@ -19,25 +39,25 @@
 //!
 //! ```
 //! use axum::{routing::get, Router};
-//! use graymatch_axum::{Gray, VariantRouter};
+//! use graymatch_axum::{GrayDecision, RuleSet, VariantRouter};
 //!
-//! # async fn run() -> std::io::Result<()> {
-//! let matcher = graymatch::RuleSet::from_yaml(r#"
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let matcher = RuleSet::from_yaml(r#"
 //! default: stable
 //! rules:
 //!   - { name: canary-5, to: gray, percent: 5, sticky: { header: x-user-id } }
-//! "#).unwrap().compile().unwrap();
+//! "#)?.compile()?;
 //!
-//! async fn hello(gray: Gray) -> String {
-//!     format!("hello from {}", gray.variant())
+//! async fn hello(gray: GrayDecision) -> String {
+//!     format!("hello from {}", gray.served_variant())
 //! }
 //! let stable = Router::new().route("/", get(hello));
 //! let gray = Router::new().route("/", get(hello)); // the new version's routes
 //! let app = VariantRouter::new(matcher).variant("gray", gray).default(stable);
 //!
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app)).await
-//! # }
+//! axum::serve(listener, app).await?;
+//! # Ok(()) }
 //! ```
 
 #![forbid(unsafe_code)]
@@ -46,9 +66,17 @@ mod extract;
 mod rejection;
 mod split;
 
-pub use extract::Gray;
+pub use extract::GrayDecision;
 pub use rejection::MissingGrayLayer;
 pub use split::VariantRouter;
+
+pub use graymatch::{
+    self, ClientIp, ClientIpSource, CompileError, Decision, Matcher, Reason, RuleSet,
+    SharedMatcher, Tag,
+};
+pub use graymatch_tower::{
+    self, Fallback, GrayLayer, PinCookie, PropagateGray, PropagateGrayLayer, scope,
+};
 
 /// The root README's examples compile (they use this crate, axum and tokio).
 #[cfg(doctest)]

@@ -1,4 +1,4 @@
-//! The rejection of the [`Gray`](crate::Gray) extractor.
+//! The rejection of the [`GrayDecision`](crate::GrayDecision) extractor.
 
 use std::fmt;
 

@@ -1,16 +1,17 @@
 //! Splitting one app between per-variant `Router`s.
 
 use axum::Router;
-use graymatch_tower::{Counters, Gray, GrayLayer, MatcherSource, PinCookie};
+use graymatch_tower::{Counters, GrayLayer, MatcherSource, PinCookie};
 use tower_layer::Layer;
 
-/// Builds a service that sends each request to the `Router` of its variant,
+/// Builds an app that sends each request to the `Router` of its variant,
 /// and to the default `Router` for variants that have none.
 ///
-/// The result is a [`Gray<Router>`](graymatch_tower::Gray): serve it with
-/// `axum::serve(listener, axum::ServiceExt::into_make_service(app))`, or graft
-/// it into a larger app with `Router::nest_service` or
-/// `Router::fallback_service` (`Router::route_service` refuses Routers).
+/// The result is a plain `axum::Router` (the variants' Routers behind a
+/// [`GrayLayer`]): serve it with `axum::serve(listener, app)`, add layers
+/// to it, or graft it into a larger app with `Router::nest` or
+/// `Router::merge`. Layers added to the result run before the decision;
+/// layers on a variant's `Router` run after it.
 ///
 /// ```
 /// use axum::{routing::get, Router};
@@ -31,7 +32,7 @@ use tower_layer::Layer;
 /// assert_eq!(axum::body::to_bytes(res.into_body(), 64).await.unwrap(), "new checkout");
 ///
 /// // Grafted under a prefix of a larger app:
-/// let site = Router::new().nest_service("/shop", app);
+/// let site = Router::new().nest("/shop", app);
 /// let res = site.oneshot(http::Request::get("/shop/checkout").body(axum::body::Body::empty()).unwrap()).await.unwrap();
 /// assert_eq!(axum::body::to_bytes(res.into_body(), 64).await.unwrap(), "old checkout");
 /// # }
@@ -71,9 +72,26 @@ impl VariantRouter {
         self
     }
 
+    /// Puts the client's address in each request for `client_ip` rules;
+    /// see [`GrayLayer::client_ip`].
+    #[must_use]
+    pub fn client_ip(mut self, source: graymatch::ClientIpSource) -> Self {
+        self.layer = self.layer.client_ip(source);
+        self
+    }
+
+    /// Names the served variant in a response header (off by default; read
+    /// the security note on [`GrayLayer::served_header`]).
+    #[must_use]
+    pub fn served_header(mut self, name: http::HeaderName) -> Self {
+        self.layer = self.layer.served_header(name);
+        self
+    }
+
     /// Finishes with the `Router` of the default variant, which also serves
-    /// variants without a `Router` of their own.
-    pub fn default(self, router: Router) -> Gray<Router> {
-        self.layer.layer(router)
+    /// variants without a `Router` of their own (a fallback: see
+    /// [`GrayDecision::is_fallback`](crate::GrayDecision::is_fallback)).
+    pub fn default(self, router: Router) -> Router {
+        Router::new().fallback_service(self.layer.layer(router))
     }
 }

@@ -4,7 +4,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use graymatch::RuleSet;
-use graymatch_axum::{Gray, VariantRouter};
+use graymatch_axum::{GrayDecision, VariantRouter};
 use graymatch_tower::GrayLayer;
 use http::{Request, StatusCode};
 use tower::{Layer, ServiceExt};
@@ -34,7 +34,7 @@ fn matcher() -> graymatch::Matcher {
         .unwrap()
 }
 
-async fn required(gray: Gray) -> String {
+async fn required(gray: GrayDecision) -> String {
     format!(
         "{}:{}:{}",
         gray.variant(),
@@ -43,7 +43,7 @@ async fn required(gray: Gray) -> String {
     )
 }
 
-async fn optional(gray: Option<Gray>) -> String {
+async fn optional(gray: Option<GrayDecision>) -> String {
     gray.map_or_else(|| "none".to_owned(), |g| g.variant().to_owned())
 }
 
@@ -83,7 +83,13 @@ async fn variant_router_with_fallback_to_default() {
         Router::new()
             .route(
                 "/",
-                get(move |g: Gray| async move { format!("{name} router, {}", g.variant()) }),
+                get(move |g: GrayDecision| async move {
+                    format!(
+                        "{name} router, {}, fallback {}",
+                        g.variant(),
+                        g.is_fallback()
+                    )
+                }),
             )
             .fallback(move || async move { format!("{name} fallback") })
     };
@@ -93,14 +99,15 @@ async fn variant_router_with_fallback_to_default() {
     .unwrap()
     .compile()
     .unwrap();
+    let counters = graymatch_axum::graymatch_tower::Counters::new();
     let app = VariantRouter::new(m)
         .variant("gray", router("gray"))
+        .with_counters(counters.clone())
         .default(router("stable"));
-    let counters = app.counters().clone();
     let cases: &[(&str, &[(&str, &str)], &str)] = &[
-        ("/", &[("x-t", "1")], "gray router, gray"),
-        ("/", &[], "stable router, stable"),
-        ("/", &[("x-v3", "1")], "stable router, v3"),
+        ("/", &[("x-t", "1")], "gray router, gray, fallback false"),
+        ("/", &[], "stable router, stable, fallback false"),
+        ("/", &[("x-v3", "1")], "stable router, v3, fallback true"),
         ("/nowhere", &[("x-t", "1")], "gray fallback"),
     ];
     for (uri, headers, body) in cases {

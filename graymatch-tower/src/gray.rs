@@ -14,11 +14,15 @@
 //!    choice on to trusting services;
 //! 3. puts the [`Decision`] and the [`Tag`] in the request extensions;
 //! 4. calls the service of the decided variant, or the default service when
-//!    that variant has none (counted as a fallback), inside a task-local
+//!    that variant has none (counted as a fallback, and marked with a
+//!    [`Fallback`] extension; the tag still names the decided variant, so a
+//!    trusting downstream service that has it serves it), inside a task-local
 //!    scope holding the tag, so outbound clients called from the handler
 //!    ([`PropagateGrayLayer`](crate::PropagateGrayLayer), the reqwest
 //!    middleware) send it on;
-//! 5. optionally pins the variant in a cookie on the response.
+//! 5. optionally pins the variant in a cookie on the response, and names the
+//!    served variant in a response header ([`GrayLayer::served_header`], off
+//!    by default).
 //!
 //! # Backpressure
 //!
@@ -73,7 +77,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use graymatch::{ClientIpSource, Decision, Matcher, SharedMatcher, Tag};
-use http::{HeaderValue, Request, Response};
+use http::{HeaderName, HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower::util::{Oneshot, ServiceExt};
 use tower_layer::Layer;
@@ -82,6 +86,36 @@ use tower_service::Service;
 use crate::counters::Counters;
 use crate::pin::PinCookie;
 use crate::scope::{self, Scoped};
+
+/// Put in a request's extensions when the decided variant has no service of
+/// its own and the default variant's service serves it instead. The
+/// [`Decision`] and the [`Tag`] still name the decided variant, so a
+/// trusting downstream service that has that variant serves it there (lane
+/// behaviour); this marker tells the handler it serves as a stand-in.
+///
+/// ```
+/// use graymatch_tower::{Fallback, GrayLayer};
+/// use tower::{Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let m = graymatch::RuleSet::from_yaml("default: stable\nrules: [{name: all, to: gray}]")
+///     .unwrap().compile().unwrap();
+/// // No service for gray: the default serves, and says so.
+/// let svc = GrayLayer::new(m).layer(tower::service_fn(|req: http::Request<()>| async move {
+///     let fallback = req.extensions().get::<Fallback>().copied();
+///     Ok::<_, std::convert::Infallible>(http::Response::new(fallback))
+/// }));
+/// let res = svc.oneshot(http::Request::new(())).await.unwrap();
+/// assert_eq!(*res.body(), Some(Fallback { decided: "gray", served: "stable" }));
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Fallback {
+    /// The variant the rules decided (and the tag names).
+    pub decided: &'static str,
+    /// The variant whose service serves the request: the default.
+    pub served: &'static str,
+}
 
 /// Where a [`Gray`] service gets its matcher: a fixed [`Matcher`] or a
 /// hot-reloadable [`SharedMatcher`].
@@ -153,6 +187,7 @@ pub struct GrayLayer<S> {
     pin: Option<PinCookie>,
     counters: Counters,
     client_ip: ClientIpSource,
+    served_header: Option<HeaderName>,
 }
 
 impl<S> GrayLayer<S> {
@@ -165,7 +200,46 @@ impl<S> GrayLayer<S> {
             pin: None,
             counters: Counters::new(),
             client_ip: ClientIpSource::Peer,
+            served_header: None,
         }
+    }
+
+    /// Adds a response header naming the variant that served the request and
+    /// how it was decided, for debugging and for clients that log it:
+    /// `gray; rule=canary-20`, `stable; reason=default`, `gray;
+    /// reason=propagated`, and for a fallback `stable; decided=gray;
+    /// rule=canary-20`. Off by default.
+    ///
+    /// # Security
+    ///
+    /// Turn it on only where the clients are yours (internal services, a
+    /// debugging environment, an app that reports it). On a public edge it
+    /// tells anyone which version served them and the names of your rules
+    /// (which may name customers or regions), so an outsider can find the
+    /// new, less-tried version and aim at it, or learn how to land on it.
+    /// The tag that travels to your own services is not affected.
+    ///
+    /// ```
+    /// use graymatch_tower::GrayLayer;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let m = graymatch::RuleSet::from_yaml(
+    ///     "default: stable\nrules: [{name: beta, to: gray, when: {query: {name: beta, present: true}}}]",
+    /// ).unwrap().compile().unwrap();
+    /// let svc = GrayLayer::new(m)
+    ///     .served_header(http::HeaderName::from_static("x-gray-served"))
+    ///     .layer(tower::service_fn(|_: http::Request<()>| async {
+    ///         Ok::<_, std::convert::Infallible>(http::Response::new(()))
+    ///     }));
+    /// let res = svc.oneshot(http::Request::get("/?beta").body(()).unwrap()).await.unwrap();
+    /// assert_eq!(res.headers()["x-gray-served"], "stable; decided=gray; rule=beta");
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn served_header(mut self, name: HeaderName) -> Self {
+        self.served_header = Some(name);
+        self
     }
 
     /// Where `client_ip` rules take the client's address from: the
@@ -233,6 +307,7 @@ impl<S: Clone> Clone for GrayLayer<S> {
             pin: self.pin.clone(),
             counters: self.counters.clone(),
             client_ip: self.client_ip.clone(),
+            served_header: self.served_header.clone(),
         }
     }
 }
@@ -262,6 +337,7 @@ impl<S: Clone> Layer<S> for GrayLayer<S> {
                 pin: self.pin.clone(),
                 counters: self.counters.clone(),
                 client_ip: self.client_ip.clone(),
+                served_header: self.served_header.clone(),
             }),
         }
     }
@@ -280,6 +356,7 @@ struct Shared<S> {
     pin: Option<PinCookie>,
     counters: Counters,
     client_ip: ClientIpSource,
+    served_header: Option<HeaderName>,
 }
 
 impl<S> Gray<S> {
@@ -361,20 +438,52 @@ where
         extensions.insert(decision);
         extensions.insert(tag);
         shared.counters.record(&decision);
+        let mut served = decision.variant();
         let service = match shared.routes.iter().find(|(v, _)| v == decision.variant()) {
             Some((_, svc)) => svc.clone(),
             None => {
                 if decision.variant() != default {
                     shared.counters.record_fallback(decision.variant());
+                    served = default;
+                    extensions.insert(Fallback {
+                        decided: decision.variant(),
+                        served,
+                    });
                 }
                 self.default.clone()
             }
         };
+        let served_header = shared
+            .served_header
+            .as_ref()
+            .map(|name| (name.clone(), served_value(&decision, served)));
         ResponseFuture {
             inner: scope::scope(tag, service.oneshot(req)),
             set_cookie,
+            served_header,
         }
     }
+}
+
+/// `served; decided=..; rule=..` or `served; reason=..` (names are
+/// header-safe: variants and rules are `[A-Za-z0-9._-]`).
+fn served_value(decision: &Decision, served: &'static str) -> HeaderValue {
+    let mut text = String::from(served);
+    if served != decision.variant() {
+        text.push_str("; decided=");
+        text.push_str(decision.variant());
+    }
+    match decision.rule() {
+        Some(rule) => {
+            text.push_str("; rule=");
+            text.push_str(rule);
+        }
+        None => {
+            text.push_str("; reason=");
+            text.push_str(decision.reason().as_str());
+        }
+    }
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
 pin_project! {
@@ -384,6 +493,7 @@ pin_project! {
         #[pin]
         inner: Scoped<F>,
         set_cookie: Option<HeaderValue>,
+        served_header: Option<(HeaderName, HeaderValue)>,
     }
 }
 
@@ -398,6 +508,9 @@ where
         let mut res = ready!(this.inner.poll(cx)?);
         if let Some(cookie) = this.set_cookie.take() {
             res.headers_mut().append(http::header::SET_COOKIE, cookie);
+        }
+        if let Some((name, value)) = this.served_header.take() {
+            res.headers_mut().insert(name, value);
         }
         Poll::Ready(Ok(res))
     }

@@ -82,7 +82,7 @@ pub mod reqwest;
 pub mod scope;
 
 pub use counters::{Counters, Snapshot};
-pub use gray::{Gray, GrayLayer, MatcherSource};
+pub use gray::{Fallback, Gray, GrayLayer, MatcherSource};
 pub use pin::PinCookie;
 pub use propagate::{PropagateGray, PropagateGrayLayer};
 

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::extract::State;
 use graymatch::RuleSet;
-use graymatch_axum::{Gray, VariantRouter};
+use graymatch_axum::{GrayDecision, VariantRouter};
 use graymatch_examples::{bind, serve};
 use graymatch_tower::reqwest::GrayPropagation;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
@@ -40,7 +40,7 @@ struct Hop {
 }
 
 /// A service version: names itself and what the next hop answered.
-async fn handle(State(hop): State<Hop>, gray: Gray) -> String {
+async fn handle(State(hop): State<Hop>, gray: GrayDecision) -> String {
     let mut out = format!("{}@{}", hop.name, gray.variant());
     if let Some(next) = hop.next {
         match hop.client.get(format!("http://{next}/")).send().await {

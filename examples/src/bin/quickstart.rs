@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use axum::Router;
 use axum::routing::get;
 use graymatch::{RuleSet, SharedMatcher};
-use graymatch_axum::{Gray, VariantRouter};
+use graymatch_axum::{GrayDecision, VariantRouter};
 use graymatch_examples::{arg, bind, port, serve};
 use graymatch_tower::Counters;
 
@@ -43,7 +43,7 @@ async fn run() -> Result<(), String> {
                 "/_gray/counters",
                 get(move || async move { format!("{}\n", counters.snapshot()) }),
             )
-            .fallback(move |gray: Gray| async move {
+            .fallback(move |gray: GrayDecision| async move {
                 format!(
                     "served by {name}: variant={} rule={} reason={}\n",
                     gray.variant(),
