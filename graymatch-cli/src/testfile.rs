@@ -406,32 +406,88 @@ fn read_test_file(path: &Path) -> Result<(String, Format, TestFile), Error> {
 /// The inline rule set of a test file, read again from the file's own text
 /// so that an error names the place (`rules[0].when`) and the line in the
 /// test file, as `graymatch check` does for a rule file.
-fn inline_rules(text: &str, format: Format) -> Result<RuleSet, String> {
+fn inline_rules(text: &str, format: Format, names: &[Option<String>]) -> Result<RuleSet, String> {
     #[derive(Deserialize)]
     struct Inline {
         rules: RuleSet,
     }
-    // The place is given inside the rule set, as `check` gives it.
-    let place = |message: String| -> String {
-        match message
-            .strip_prefix("rules.")
-            .or_else(|| message.strip_prefix("rules: "))
-        {
-            Some(rest) => rest.to_owned(),
-            None => message,
+    // The place is given inside the rule set, as `check` gives it, with the
+    // rule's name after its index: `rules[0] (canary).when`.
+    let place = |path: &str| -> String {
+        let inner = path.strip_prefix("rules.").unwrap_or(path);
+        let named = inner.strip_prefix("rules[").and_then(|rest| {
+            let close = rest.find(']')?;
+            let name = names
+                .get(rest[..close].parse::<usize>().ok()?)?
+                .as_deref()?;
+            Some(format!(
+                "rules[{}] ({name}){}",
+                &rest[..close],
+                &rest[close + 1..]
+            ))
+        });
+        named.unwrap_or_else(|| inner.to_owned())
+    };
+    let join = |path: &str, message: &str| {
+        let path = place(path);
+        if path.is_empty() || path == "rules" || path == "." {
+            message.to_owned()
+        } else {
+            format!("{path}: {message}")
         }
     };
     match format {
         Format::Yaml => serde_yaml_ng::from_str::<Inline>(text)
             .map(|i| i.rules)
-            .map_err(|e| format!("invalid YAML rule set: {}", place(e.to_string()))),
-        Format::Json => serde_json::from_str::<Inline>(text)
-            .map(|i| i.rules)
-            .map_err(|e| format!("invalid JSON rule set: {e}")),
-        Format::Toml => toml::from_str::<Inline>(text)
-            .map(|i| i.rules)
-            .map_err(|e| format!("invalid TOML rule set: {}", toml_error(text, &e))),
+            .map_err(|e| {
+                let message = e.to_string();
+                let message = match message.split_once(": ") {
+                    Some((path, rest)) if path.starts_with("rules") && !path.contains(' ') => {
+                        join(path, rest)
+                    }
+                    _ => message,
+                };
+                format!("invalid YAML rule set: {message}")
+            }),
+        Format::Json => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            serde_path_to_error::deserialize::<_, Inline>(&mut de)
+                .map(|i| i.rules)
+                .map_err(|e| {
+                    let path = e.path().to_string();
+                    format!(
+                        "invalid JSON rule set: {}",
+                        join(&path, &e.into_inner().to_string())
+                    )
+                })
+        }
+        Format::Toml => {
+            let de = toml::Deserializer::parse(text)
+                .map_err(|e| format!("invalid TOML rule set: {}", toml_error(text, &e)))?;
+            serde_path_to_error::deserialize::<_, Inline>(de)
+                .map(|i| i.rules)
+                .map_err(|e| {
+                    let path = e.path().to_string();
+                    format!(
+                        "invalid TOML rule set: {}",
+                        join(&path, &toml_error(text, e.inner()))
+                    )
+                })
+        }
     }
+}
+
+/// The rules' names in an inline rule set, in order, for error places.
+fn rule_names(rules: &Value) -> Vec<Option<String>> {
+    rules
+        .get("rules")
+        .and_then(Value::as_sequence)
+        .map(|list| {
+            list.iter()
+                .map(|r| r.get("name").and_then(Value::as_str).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Runs one file, without printing. A file that cannot be read counts as one
@@ -468,7 +524,8 @@ fn run_file_timed(path: &Path, strict: bool) -> FileResult {
                 }
             }
         }
-        _ => inline_rules(&text, format).and_then(|set| set.compile().map_err(|e| e.to_string())),
+        _ => inline_rules(&text, format, &rule_names(&file.rules))
+            .and_then(|set| set.compile().map_err(|e| e.to_string())),
     };
 
     if let Some(want) = &file.expect_error {

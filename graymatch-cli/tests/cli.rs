@@ -539,13 +539,13 @@ fn test_names_the_place_of_an_inline_rule_set_error() {
             "YAML: the place in the rule set and the line in the test file",
             "yaml",
             yaml,
-            "rules: invalid YAML rule set: rules[0].when: a condition needs exactly one of equals, in, prefix, suffix, contains, regex, present, gt, gte, lt, lte, cidr (found equals, prefix) at line 8 column 9",
+            "rules: invalid YAML rule set: rules[0] (r).when: a condition needs exactly one of equals, in, prefix, suffix, contains, regex, present, gt, gte, lt, lte, cidr (found equals, prefix) at line 8 column 9",
         ),
         (
             "YAML: an unknown field",
             "yaml",
             "rules:\n  default: s\n  rules:\n    - { name: r, to: g, weight: 5 }\ncases: [ { name: a, expect: s } ]\n".to_owned(),
-            "rules: invalid YAML rule set: rules[0]: unknown field `weight`",
+            "rules: invalid YAML rule set: rules[0] (r): unknown field `weight`",
         ),
         (
             "YAML: a missing default",
@@ -563,13 +563,13 @@ fn test_names_the_place_of_an_inline_rule_set_error() {
             "JSON: the line in the test file",
             "json",
             "{\n  \"rules\": {\n    \"default\": \"s\",\n    \"rules\": [\n      {\"name\": \"r\", \"to\": \"g\", \"when\": {\"header\": {\"name\": \"x\", \"equals\": \"a\", \"prefix\": \"b\"}}}\n    ]\n  },\n  \"cases\": [{\"name\": \"a\", \"expect\": \"s\"}]\n}\n".to_owned(),
-            "(found equals, prefix) at line 5",
+            "rules: invalid JSON rule set: rules[0] (r).when.header: a condition needs exactly one of equals, in, prefix, suffix, contains, regex, present, gt, gte, lt, lte, cidr (found equals, prefix) at line 5",
         ),
         (
             "TOML: the line in the test file, on one line",
             "toml",
             "[rules]\ndefault = \"s\"\n\n[[rules.rules]]\nname = \"r\"\nto = \"g\"\nweight = 5\n\n[[cases]]\nname = \"a\"\nexpect = \"s\"\n".to_owned(),
-            "rules: invalid TOML rule set: unknown field `weight`",
+            "rules: invalid TOML rule set: rules[0] (r).weight: unknown field `weight`",
         ),
     ];
     for (i, (name, ext, contents, want)) in cases.iter().enumerate() {

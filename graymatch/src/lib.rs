@@ -145,6 +145,8 @@ pub mod scan;
 mod shared;
 pub mod sticky;
 pub mod tag;
+#[cfg(any(feature = "json", feature = "yaml", feature = "toml"))]
+mod text;
 mod typed;
 
 pub use client_ip::{ClientIp, ClientIpSource};

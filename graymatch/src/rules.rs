@@ -72,7 +72,8 @@ impl RuleSet {
     /// # Errors
     ///
     /// When the text is not JSON or not in the shape of a rule set (unknown
-    /// fields included); the error gives the line and column.
+    /// fields included); the error names the rule (index and name) and the
+    /// path inside it, and gives the line and column.
     ///
     /// ```
     /// let rules = graymatch::RuleSet::from_json(r#"{"default": "stable"}"#)?;
@@ -82,7 +83,7 @@ impl RuleSet {
     /// ```
     #[cfg(feature = "json")]
     pub fn from_json(text: &str) -> Result<Self, CompileError> {
-        serde_json::from_str(text).map_err(|e| CompileError::parse("JSON", e.to_string()))
+        crate::text::json(text)
     }
 
     /// Reads a rule set from YAML (with `serde_yaml_ng`, the maintained
@@ -91,7 +92,8 @@ impl RuleSet {
     /// # Errors
     ///
     /// When the text is not YAML or not in the shape of a rule set (unknown
-    /// fields included); the error gives the line and column.
+    /// fields included); the error names the rule (index and name) and the
+    /// path inside it, and gives the line and column.
     ///
     /// ```
     /// let rules = graymatch::RuleSet::from_yaml("default: stable\nrules: []\n")?;
@@ -100,7 +102,7 @@ impl RuleSet {
     /// ```
     #[cfg(feature = "yaml")]
     pub fn from_yaml(text: &str) -> Result<Self, CompileError> {
-        serde_yaml_ng::from_str(text).map_err(|e| CompileError::parse("YAML", e.to_string()))
+        crate::text::yaml(text)
     }
 
     /// Reads a rule set from TOML.
@@ -108,7 +110,8 @@ impl RuleSet {
     /// # Errors
     ///
     /// When the text is not TOML or not in the shape of a rule set (unknown
-    /// fields included); the error gives the line and column.
+    /// fields included); the error names the rule (index and name) and the
+    /// path inside it, and gives the line and column.
     ///
     /// ```
     /// let rules = graymatch::RuleSet::from_toml("default = \"stable\"\n")?;
@@ -117,7 +120,7 @@ impl RuleSet {
     /// ```
     #[cfg(feature = "toml")]
     pub fn from_toml(text: &str) -> Result<Self, CompileError> {
-        toml::from_str(text).map_err(|e| CompileError::parse("TOML", e.to_string()))
+        crate::text::toml(text)
     }
 }
 

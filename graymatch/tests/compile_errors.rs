@@ -397,3 +397,41 @@ fn regressions_found_in_review() {
         "rules[0] (many): percents sum to 500000, more than 100"
     );
 }
+
+#[test]
+fn parse_errors_name_the_rule_in_every_format() {
+    // Two operations in the second rule's leaf, in each format: the error
+    // names the rule by index and name, the path inside it, and the line.
+    // (Regression: JSON gave no path, TOML a multi-line snippet, and none
+    // named the rule.)
+    let cases: &[(&str, Result<RuleSet, graymatch::CompileError>, &str)] = &[
+        (
+            "yaml",
+            RuleSet::from_yaml(
+                "default: s\nrules:\n  - { name: ok, to: g }\n  - name: bad\n    to: g\n    when: { header: { name: x, equals: a, prefix: b } }\n",
+            ),
+            "invalid YAML rule set: rules[1] (bad).when: a condition needs exactly one of",
+        ),
+        (
+            "json",
+            RuleSet::from_json(
+                r#"{"default": "s", "rules": [{"name": "ok", "to": "g"},
+                {"name": "bad", "to": "g", "when": {"header": {"name": "x", "equals": "a", "prefix": "b"}}}]}"#,
+            ),
+            "invalid JSON rule set: rules[1] (bad).when.header: a condition needs exactly one of",
+        ),
+        (
+            "toml",
+            RuleSet::from_toml(
+                "default = \"s\"\n[[rules]]\nname = \"ok\"\nto = \"g\"\n[[rules]]\nname = \"bad\"\nto = \"g\"\nwhen = { header = { name = \"x\", equals = \"a\", prefix = \"b\" } }\n",
+            ),
+            "invalid TOML rule set: rules[1] (bad).when.header: a condition needs exactly one of",
+        ),
+    ];
+    for (name, result, want) in cases {
+        let msg = result.as_ref().unwrap_err().to_string();
+        assert!(msg.starts_with(want), "case {name}: {msg}");
+        assert!(msg.contains(" at line "), "case {name}: {msg}");
+        assert_eq!(msg.lines().count(), 1, "case {name}: one line: {msg}");
+    }
+}
