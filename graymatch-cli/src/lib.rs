@@ -1,6 +1,6 @@
-//! The `graymatch` command as a library: argument parsing and the five
-//! commands (`check`, `explain`, `test`, `simulate`, `diff`). The binary
-//! calls [`run`].
+//! The `graymatch` command as a library: argument parsing and the commands
+//! (`check`, `explain`, `test`, `simulate`, `diff`, `schema`, `fmt`). The
+//! binary calls [`run`].
 //!
 //! ```text
 //! graymatch check rules.yaml
@@ -8,10 +8,13 @@
 //! graymatch test tests/*.yaml --strict --report junit=reports/rules.xml --report json=reports/rules.json
 //! graymatch simulate rules.yaml --users 100000 --raise canary-20=30
 //! graymatch diff rules.yaml rules.next.yaml --users 100000 --tests tests/*.yaml
+//! graymatch schema > graymatch.schema.json
+//! graymatch fmt --check rules/*.yaml
 //! ```
 //!
 //! Exit codes: 0 success; 1 an invalid rule set (`check`, `explain`,
-//! `simulate`, `diff`), a failed case (`test`); 2 a file that cannot be read
+//! `simulate`, `diff`, `fmt`), a failed case (`test`), an unformatted file
+//! (`fmt --check`); 2 a file that cannot be read
 //! or bad arguments.
 //!
 //! # `graymatch test` in CI
@@ -45,8 +48,10 @@
 mod check;
 mod diff;
 mod explain;
+mod fmt;
 mod load;
 mod report;
+mod schema;
 mod simulate;
 mod testfile;
 
@@ -157,6 +162,33 @@ enum Command {
         #[arg(long, value_name = "FILE", num_args = 1..)]
         tests: Vec<PathBuf>,
     },
+    /// Print the JSON Schema of rule files (for editors and CI).
+    ///
+    /// In YAML files, a first line `# yaml-language-server: $schema=PATH`
+    /// lets editors with the YAML language server check and complete them.
+    #[command(
+        after_help = "Example:\n  graymatch schema > graymatch.schema.json\n  # then, first line of rules.yaml:\n  # yaml-language-server: $schema=./graymatch.schema.json"
+    )]
+    Schema,
+    /// Rewrite rule files in canonical form: fixed key order, flow style for
+    /// short leaves, comments above rules kept.
+    ///
+    /// With --check, rewrite nothing and exit 1 if a file is not formatted.
+    #[command(
+        after_help = "Example:\n  graymatch fmt rules.yaml\n  graymatch fmt --check rules/*.yaml"
+    )]
+    Fmt {
+        /// Rule files (.yaml, .yml, .json, .toml); `-` reads standard input
+        /// and writes standard output.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The format of standard input (or of a file whose extension is unknown).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Only report files that are not formatted (exit 1 if any).
+        #[arg(long)]
+        check: bool,
+    },
     /// Show the share of each variant per rule over synthetic users and
     /// random draws, and what changing a percent would move.
     #[command(
@@ -215,6 +247,12 @@ pub fn run() -> ExitCode {
             users,
             tests,
         } => diff::run(&old, &new, format, users, &tests),
+        Command::Schema => schema::run(),
+        Command::Fmt {
+            files,
+            format,
+            check,
+        } => fmt::run(&files, format, check),
         Command::Simulate {
             file,
             format,

@@ -32,6 +32,7 @@ use crate::error::CompileError;
 /// assert_eq!(matcher.variants().collect::<Vec<_>>(), ["stable", "gray"]);
 /// # Ok::<(), graymatch::CompileError>(())
 /// ```
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSet {
@@ -51,6 +52,23 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
+    /// The JSON Schema (draft 2020-12) of rule files, generated from this
+    /// model: editors (yaml-language-server's `# yaml-language-server:
+    /// $schema=...` line, VS Code's `json.schemas`) check and complete rule
+    /// files with it. It checks the shape (fields, types, one operation per
+    /// leaf, one key per condition); [`compile`](RuleSet::compile) checks the
+    /// rest.
+    ///
+    /// ```
+    /// let schema = graymatch::RuleSet::json_schema();
+    /// assert_eq!(schema["title"], "RuleSet");
+    /// assert!(schema["required"].as_array().unwrap().contains(&"default".into()));
+    /// ```
+    #[cfg(feature = "schema")]
+    pub fn json_schema() -> serde_json::Value {
+        schemars::schema_for!(RuleSet).to_value()
+    }
+
     /// A rule set with this default variant, no rules and default propagation.
     ///
     /// ```
@@ -133,6 +151,7 @@ impl RuleSet {
 /// assert_eq!(p.baggage.as_deref(), Some("gray"));
 /// assert_eq!(p.incoming, graymatch::Incoming::Ignore);
 /// ```
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Propagation {
@@ -166,6 +185,7 @@ impl Default for Propagation {
 }
 
 /// What to do with a tag that arrives on a request.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Incoming {
@@ -181,6 +201,7 @@ pub enum Incoming {
 /// One rule: a condition, and the variant(s) it sends matching traffic to.
 ///
 /// Exactly one of [`to`](Rule::to) and [`split`](Rule::split) must be set.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
@@ -296,6 +317,7 @@ impl Rule {
 }
 
 /// One target of a [`split`](Rule::split): a variant and its percent.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
@@ -323,6 +345,7 @@ impl Target {
 /// What makes a rule's weight draw sticky: the request key to hash, and how.
 ///
 /// Exactly one of `header`, `cookie` and `query` must be set.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sticky {
@@ -347,6 +370,7 @@ pub struct Sticky {
 }
 
 /// How a sticky hash becomes a place among the targets.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Algorithm {
@@ -359,6 +383,7 @@ pub enum Algorithm {
 }
 
 /// What a sticky rule does with a request that carries no key.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Missing {
@@ -373,6 +398,11 @@ pub enum Missing {
 ///
 /// In YAML: `{ header: { name: x-region, in: [hz, sh] } }`,
 /// `{ all: [ ... ] }`, `{ not: { ... } }`.
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(with = "CondRepr")
+)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "CondRepr", into = "CondRepr")]
 pub enum Condition {
@@ -464,6 +494,7 @@ pub struct Test {
 /// let f = Field::new("x-app-version", Op::Gte("5.2".into())).value_type(ValueType::Version);
 /// assert_eq!(f.test.value_type, Some(ValueType::Version));
 /// ```
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ValueType {
@@ -565,6 +596,7 @@ impl Op {
 }
 
 /// The flat text form of a leaf: `{name?, <one op>, ignore_case?}`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FieldRepr {
@@ -792,9 +824,73 @@ impl From<Test> for FieldRepr {
     }
 }
 
+/// The schema of a leaf's text form: [`FieldRepr`]'s, with exactly one
+/// operation, and `name` required (header, cookie, query) or absent (path,
+/// method, host, client_ip).
+#[cfg(feature = "schema")]
+fn leaf_schema(generator: &mut schemars::SchemaGenerator, named: bool) -> schemars::Schema {
+    let mut schema = <FieldRepr as schemars::JsonSchema>::json_schema(generator);
+    let ops = [
+        "equals", "in", "prefix", "suffix", "contains", "regex", "present", "gt", "gte", "lt",
+        "lte", "cidr",
+    ];
+    let one_of: Vec<serde_json::Value> = ops
+        .iter()
+        .map(|op| serde_json::json!({ "required": [op] }))
+        .collect();
+    schema.insert("oneOf".into(), one_of.into());
+    if named {
+        schema.insert("required".into(), serde_json::json!(["name"]));
+    } else if let Some(props) = schema
+        .get_mut("properties")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        props.remove("name");
+    }
+    schema
+}
+
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Field {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Field".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        leaf_schema(generator, true)
+    }
+}
+
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Test {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Test".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        leaf_schema(generator, false)
+    }
+}
+
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Scalar {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Scalar".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": ["string", "number", "boolean"] })
+    }
+}
+
 /// The text form of a condition: a map with exactly one key. (A struct of
 /// options rather than serde's externally tagged enum, which YAML reads as
 /// `!tags`.)
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(extend("minProperties" = 1, "maxProperties" = 1))
+)]
 #[derive(Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CondRepr {
