@@ -29,7 +29,7 @@
 //!
 //! # Where the layer goes
 //!
-//! [`GrayLayer`](graymatch_tower::GrayLayer) must wrap the **whole** `Router`
+//! [`GrayLayer`] must wrap the **whole** `Router`
 //! (`GrayLayer::new(m).layer(router)`, or [`VariantRouter`]), not be added
 //! with `Router::layer`: middleware added with `Router::layer` runs after
 //! routing, for matched routes only, so it cannot choose among Routers, and
@@ -61,6 +61,7 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod extract;
 mod rejection;

@@ -78,6 +78,7 @@ pub mod gray;
 mod pin;
 pub mod propagate;
 #[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub mod reqwest;
 pub mod scope;
 

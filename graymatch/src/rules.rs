@@ -65,6 +65,7 @@ impl RuleSet {
     /// assert!(schema["required"].as_array().unwrap().contains(&"default".into()));
     /// ```
     #[cfg(feature = "schema")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "schema")))]
     pub fn json_schema() -> serde_json::Value {
         schemars::schema_for!(RuleSet).to_value()
     }
@@ -100,6 +101,7 @@ impl RuleSet {
     /// # Ok::<(), graymatch::CompileError>(())
     /// ```
     #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
     pub fn from_json(text: &str) -> Result<Self, CompileError> {
         crate::text::json(text)
     }
@@ -119,6 +121,7 @@ impl RuleSet {
     /// # Ok::<(), graymatch::CompileError>(())
     /// ```
     #[cfg(feature = "yaml")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "yaml")))]
     pub fn from_yaml(text: &str) -> Result<Self, CompileError> {
         crate::text::yaml(text)
     }
@@ -137,6 +140,7 @@ impl RuleSet {
     /// # Ok::<(), graymatch::CompileError>(())
     /// ```
     #[cfg(feature = "toml")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "toml")))]
     pub fn from_toml(text: &str) -> Result<Self, CompileError> {
         crate::text::toml(text)
     }
