@@ -49,7 +49,7 @@ async fn get(url: &str, headers: &[(String, String)]) -> String {
 #[tokio::test]
 async fn printed_curl_lines_hold() {
     let app = Running::start(env!("CARGO_BIN_EXE_quickstart"), &["--port", "0"]);
-    let lines = app.until("x-gray: gray");
+    let lines = app.until("metrics per variant");
     let curls: Vec<Curl> = lines
         .iter()
         .filter(|l| l.trim_start().starts_with("curl "))
@@ -65,7 +65,25 @@ async fn printed_curl_lines_hold() {
         &[],
     )
     .await;
-    assert!(counters.contains("rule canary-20 1"), "{counters}");
+    // Prometheus text, one series per variant, rule, reason and status.
+    let series = |s: &str| counters.lines().any(|l| l == s);
+    assert!(
+        series(
+            r#"graymatch_requests_total{variant="gray",rule="canary-20",reason="rule",status="2xx"} 1"#
+        ),
+        "{counters}"
+    );
+    assert!(
+        series(
+            r#"graymatch_requests_total{variant="stable",rule="",reason="default",status="2xx"} 3"#
+        ),
+        "{counters}"
+    );
+    assert!(
+        counters
+            .contains("graymatch_request_duration_seconds_bucket{variant=\"gray\",le=\"0.005\"}"),
+        "{counters}"
+    );
 }
 
 #[tokio::test]

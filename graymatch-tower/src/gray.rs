@@ -20,7 +20,10 @@
 //!    scope holding the tag, so outbound clients called from the handler
 //!    ([`PropagateGrayLayer`](crate::PropagateGrayLayer), the reqwest
 //!    middleware) send it on;
-//! 5. optionally pins the variant in a cookie on the response, and names the
+//! 5. records the outcome per variant ([`metrics`](crate::metrics)), emits
+//!    a `feature_flag.evaluation` event and runs the service in a `gray`
+//!    span carrying the variant ([`events`](crate::events));
+//! 6. optionally pins the variant in a cookie on the response, and names the
 //!    served variant in a response header ([`GrayLayer::served_header`], off
 //!    by default).
 //!
@@ -84,6 +87,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::counters::Counters;
+#[cfg(feature = "metrics")]
+use crate::metrics::{InFlight, Outcomes};
 use crate::pin::PinCookie;
 use crate::scope::{self, Scoped};
 
@@ -144,8 +149,10 @@ impl MatcherSource {
         &self,
         req: &mut Request<B>,
         client_ip: &ClientIpSource,
+        outcomes: &Outcomes,
     ) -> (Decision, Tag, &'static str) {
         let mut decide = |m: &Matcher| {
+            outcomes.observe(m);
             if m.reads_client_ip() {
                 crate::client_ip::fill(req, client_ip);
             }
@@ -338,6 +345,7 @@ impl<S: Clone> Layer<S> for GrayLayer<S> {
                 counters: self.counters.clone(),
                 client_ip: self.client_ip.clone(),
                 served_header: self.served_header.clone(),
+                outcomes: Outcomes::default(),
             }),
         }
     }
@@ -357,6 +365,7 @@ struct Shared<S> {
     counters: Counters,
     client_ip: ClientIpSource,
     served_header: Option<HeaderName>,
+    outcomes: Outcomes,
 }
 
 impl<S> Gray<S> {
@@ -428,7 +437,12 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = &*self.shared;
-        let (decision, tag, default) = shared.source.decide(&mut req, &shared.client_ip);
+        let (decision, tag, default) =
+            shared
+                .source
+                .decide(&mut req, &shared.client_ip, &shared.outcomes);
+        let in_flight = shared.outcomes.start(&decision);
+        let span = crate::events::evaluated(&decision);
         tag.write(req.headers_mut());
         let set_cookie = shared
             .pin
@@ -444,6 +458,7 @@ where
             None => {
                 if decision.variant() != default {
                     shared.counters.record_fallback(decision.variant());
+                    shared.outcomes.fallback(decision.variant(), default);
                     served = default;
                     extensions.insert(Fallback {
                         decided: decision.variant(),
@@ -461,8 +476,37 @@ where
             inner: scope::scope(tag, service.oneshot(req)),
             set_cookie,
             served_header,
+            in_flight: Some(in_flight),
+            span,
         }
     }
+}
+
+/// Without the `metrics` feature, outcomes are not recorded.
+#[cfg(not(feature = "metrics"))]
+#[derive(Debug, Default)]
+struct Outcomes;
+
+#[cfg(not(feature = "metrics"))]
+#[derive(Debug)]
+struct InFlight;
+
+#[cfg(not(feature = "metrics"))]
+impl Outcomes {
+    #[inline]
+    fn observe(&self, _: &Matcher) {}
+    #[inline]
+    fn start(&self, _: &Decision) -> InFlight {
+        InFlight
+    }
+    #[inline]
+    fn fallback(&self, _: &'static str, _: &'static str) {}
+}
+
+#[cfg(not(feature = "metrics"))]
+impl InFlight {
+    #[inline]
+    fn finish(self, _: Option<http::StatusCode>) {}
 }
 
 /// `served; decided=..; rule=..` or `served; reason=..` (names are
@@ -494,6 +538,8 @@ pin_project! {
         inner: Scoped<F>,
         set_cookie: Option<HeaderValue>,
         served_header: Option<(HeaderName, HeaderValue)>,
+        in_flight: Option<InFlight>,
+        span: tracing::Span,
     }
 }
 
@@ -505,7 +551,21 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let mut res = ready!(this.inner.poll(cx)?);
+        let _entered = this.span.enter();
+        let mut res = match ready!(this.inner.poll(cx)) {
+            Ok(res) => {
+                if let Some(f) = this.in_flight.take() {
+                    f.finish(Some(res.status()));
+                }
+                res
+            }
+            Err(e) => {
+                if let Some(f) = this.in_flight.take() {
+                    f.finish(None);
+                }
+                return Poll::Ready(Err(e));
+            }
+        };
         if let Some(cookie) = this.set_cookie.take() {
             res.headers_mut().append(http::header::SET_COOKIE, cookie);
         }

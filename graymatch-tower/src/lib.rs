@@ -14,7 +14,12 @@
 //!   `reqwest-middleware` clients.
 //! - [`scope::spawn`]: `tokio::spawn` that keeps the tag (task-locals are
 //!   not inherited by spawned tasks).
-//! - [`Counters`]: lock-free decision counts for metrics.
+//! - [`metrics`] (feature `metrics`, on by default): outcome metrics per
+//!   variant (requests by status class, latency, in flight, fallbacks)
+//!   through the `metrics` facade, and the PromQL for a release's checks.
+//! - [`events`]: a `feature_flag.evaluation` event per decision and a
+//!   `gray` span with the variant around the request (`tracing`).
+//! - [`Counters`]: lock-free decision counts.
 //! - [`client_ip`]: the client's address for `client_ip` rules, from the
 //!   connection or from forwarding headers with trusted hops
 //!   ([`GrayLayer::client_ip`]).
@@ -74,7 +79,11 @@
 
 pub mod client_ip;
 pub mod counters;
+pub mod events;
 pub mod gray;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 mod pin;
 pub mod propagate;
 #[cfg(feature = "reqwest")]

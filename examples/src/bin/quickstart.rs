@@ -1,6 +1,7 @@
 //! The quickstart: an axum server routing requests between a stable and a
 //! gray version by an embedded rule set (or `--rules FILE`, reloaded when
-//! the file changes).
+//! the file changes), with per-variant metrics in Prometheus text at
+//! `/_gray/counters`.
 //!
 //! ```text
 //! cargo run -p graymatch-examples --bin quickstart [-- --port 3000] [--rules rules.yaml]
@@ -14,7 +15,8 @@ use axum::routing::get;
 use graymatch::{RuleSet, SharedMatcher};
 use graymatch_axum::{GrayDecision, VariantRouter};
 use graymatch_examples::{arg, bind, port, serve};
-use graymatch_tower::Counters;
+use graymatch_tower::metrics::{DURATION, DURATION_BUCKETS};
+use metrics_exporter_prometheus::{Matcher as MetricName, PrometheusBuilder};
 
 const EMBEDDED: &str = include_str!("../../rules/quickstart.yaml");
 
@@ -34,28 +36,35 @@ async fn run() -> Result<(), String> {
         None => RuleSet::from_yaml(EMBEDDED).map_err(|e| e.to_string())?,
     };
     let shared = SharedMatcher::new(rules.compile().map_err(|e| e.to_string())?);
-    let counters = Counters::new();
+
+    // Per-variant metrics: install a recorder before serving; the layer
+    // records into it through the `metrics` facade.
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(MetricName::Full(DURATION.to_owned()), DURATION_BUCKETS)
+        .map_err(|e| e.to_string())?
+        .build_recorder();
+    let prometheus = recorder.handle();
+    metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
 
     // Two versions of one app; each response says who served it and why.
-    let version = |name: &'static str, counters: Counters| {
-        Router::new()
-            .route(
-                "/_gray/counters",
-                get(move || async move { format!("{}\n", counters.snapshot()) }),
+    let version = |name: &'static str| {
+        Router::new().fallback(move |gray: GrayDecision| async move {
+            format!(
+                "served by {name}: variant={} rule={} reason={}\n",
+                gray.variant(),
+                gray.rule().unwrap_or("-"),
+                gray.reason()
             )
-            .fallback(move |gray: GrayDecision| async move {
-                format!(
-                    "served by {name}: variant={} rule={} reason={}\n",
-                    gray.variant(),
-                    gray.rule().unwrap_or("-"),
-                    gray.reason()
-                )
-            })
+        })
     };
     let app = VariantRouter::new(shared.clone())
-        .with_counters(counters.clone())
-        .variant("gray", version("gray", counters.clone()))
-        .default(version("stable", counters));
+        .variant("gray", version("gray"))
+        .default(version("stable"))
+        // Routes added to the finished app are not decided (nor counted).
+        .route(
+            "/_gray/counters",
+            get(move || std::future::ready(prometheus.render())),
+        );
 
     let (listener, addr) = bind(port)
         .await
@@ -73,6 +82,9 @@ async fn run() -> Result<(), String> {
             println!("  {line}");
         }
     }
+    println!(
+        "metrics per variant: curl -s 'http://{addr}/_gray/counters' | grep graymatch_requests_total"
+    );
     if let Some(path) = rules_path {
         tokio::spawn(watch(path, shared));
     }

@@ -1,0 +1,227 @@
+//! Outcome metrics per variant, recorded by [`Gray`](crate::Gray) through
+//! the [`metrics`] facade: nothing is recorded until the application
+//! installs a recorder (for example `metrics-exporter-prometheus`).
+//!
+//! | metric | type | labels | what |
+//! |---|---|---|---|
+//! | `graymatch_requests_total` | counter | `variant`, `rule`, `reason`, `status` | requests served, by the decided variant, the deciding rule (empty when none), `rule`/`default`/`propagated`, and the status class: `1xx` … `5xx`, or `error` when the inner service failed |
+//! | `graymatch_request_duration_seconds` | histogram | `variant` | time from the decision to the response head |
+//! | `graymatch_requests_in_flight` | gauge | `variant` | requests being served |
+//! | `graymatch_fallbacks_total` | counter | `variant`, `served` | requests of a variant with no service of its own, served by the default's |
+//!
+//! Labels are variant and rule names only (never paths or header values),
+//! so the number of series is bounded by the rule set. Every declared
+//! variant has its series from the first request on (with empty `rule` and
+//! `reason`), so a query for a variant no request has reached yet returns 0,
+//! not nothing. Failures are `5xx` and `error` (a status of 600 or more,
+//! which `http` allows, counts as `5xx`). A response future dropped before
+//! the response (the client went away) counts as `error`, with no duration.
+//!
+//! With a Prometheus recorder, give the histogram OpenTelemetry's
+//! `http.server.request.duration` buckets ([`DURATION_BUCKETS`]):
+//!
+//! ```
+//! use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+//! let recorder = PrometheusBuilder::new()
+//!     .set_buckets_for_metric(
+//!         Matcher::Full(graymatch_tower::metrics::DURATION.to_owned()),
+//!         graymatch_tower::metrics::DURATION_BUCKETS,
+//!     )
+//!     .unwrap()
+//!     .build_recorder();
+//! let handle = recorder.handle();
+//! // metrics::set_global_recorder(recorder) at startup; serve handle.render().
+//! # let _ = handle;
+//! ```
+//!
+//! PromQL for a release's checkpoint (what Flagger or Argo Rollouts would
+//! query), gray against stable over five minutes:
+//!
+//! ```text
+//! # success rate per variant
+//! sum by (variant) (rate(graymatch_requests_total{status!~"5xx|error"}[5m]))
+//!   / sum by (variant) (rate(graymatch_requests_total[5m]))
+//! # p99 latency per variant
+//! histogram_quantile(0.99,
+//!   sum by (variant, le) (rate(graymatch_request_duration_seconds_bucket[5m])))
+//! ```
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use graymatch::{Decision, Matcher};
+use metrics::{Key, Label, Level, Metadata};
+
+/// `graymatch_requests_total`: requests by variant, rule, reason and status class.
+pub const REQUESTS: &str = "graymatch_requests_total";
+/// `graymatch_request_duration_seconds`: time to the response head, by variant.
+pub const DURATION: &str = "graymatch_request_duration_seconds";
+/// `graymatch_requests_in_flight`: requests being served, by variant.
+pub const IN_FLIGHT: &str = "graymatch_requests_in_flight";
+/// `graymatch_fallbacks_total`: requests served by the default's service
+/// because their variant has none.
+pub const FALLBACKS: &str = "graymatch_fallbacks_total";
+
+/// The bucket bounds (seconds) OpenTelemetry's semantic conventions give
+/// `http.server.request.duration`.
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// The status classes, in the order of [`Keys::requests`].
+const STATUSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "error"];
+
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// The keys of one (variant, rule, reason): built once, then looked up by
+/// the names' addresses (they are interned for the life of the process).
+#[derive(Debug)]
+pub(crate) struct Keys {
+    requests: [Key; 6],
+    duration: Key,
+    in_flight: Key,
+}
+
+type Id = (usize, usize, u8);
+
+/// The layer's recorder of outcomes: a read-mostly cache of keys, and the
+/// matcher whose variants were last given their zero series.
+#[derive(Debug, Default)]
+pub(crate) struct Outcomes {
+    keys: ArcSwap<HashMap<Id, Arc<Keys>>>,
+    writing: Mutex<()>,
+    seen: AtomicUsize,
+}
+
+impl Outcomes {
+    /// Gives every variant of `m` its zero series, once per matcher (a
+    /// reload brings a new one).
+    #[inline]
+    pub(crate) fn observe(&self, m: &Matcher) {
+        let id = std::ptr::from_ref(m) as usize;
+        if self.seen.swap(id, Ordering::Relaxed) == id {
+            return;
+        }
+        metrics::with_recorder(|r| {
+            for variant in m.variants() {
+                for status in STATUSES {
+                    let key = Key::from_parts(
+                        REQUESTS,
+                        vec![
+                            Label::from_static_parts("variant", variant),
+                            Label::from_static_parts("rule", ""),
+                            Label::from_static_parts("reason", ""),
+                            Label::from_static_parts("status", status),
+                        ],
+                    );
+                    r.register_counter(&key, &METADATA).increment(0);
+                }
+                let only = |name: &'static str| {
+                    Key::from_parts(name, vec![Label::from_static_parts("variant", variant)])
+                };
+                r.register_gauge(&only(IN_FLIGHT), &METADATA).increment(0.0);
+                // Registering the histogram creates its series.
+                let _ = r.register_histogram(&only(DURATION), &METADATA);
+            }
+        });
+    }
+
+    /// Starts the outcome of a request: counts it in flight.
+    #[inline]
+    pub(crate) fn start(&self, decision: &Decision) -> InFlight {
+        let keys = self.keys(decision);
+        metrics::with_recorder(|r| r.register_gauge(&keys.in_flight, &METADATA).increment(1.0));
+        InFlight {
+            keys,
+            start: Instant::now(),
+            done: false,
+        }
+    }
+
+    /// Counts a fallback: `variant` served by `served`'s service.
+    pub(crate) fn fallback(&self, variant: &'static str, served: &'static str) {
+        metrics::counter!(FALLBACKS, "variant" => variant, "served" => served).increment(1);
+    }
+
+    fn keys(&self, d: &Decision) -> Arc<Keys> {
+        let id: Id = (
+            d.variant().as_ptr() as usize,
+            d.rule().map_or(0, |r| r.as_ptr() as usize),
+            d.reason() as u8,
+        );
+        if let Some(k) = self.keys.load().get(&id) {
+            return k.clone();
+        }
+        // A new combination: build its keys and publish a new map.
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.keys.load_full();
+        if let Some(k) = current.get(&id) {
+            return k.clone();
+        }
+        let labels = |status: Option<&'static str>| {
+            let mut l = vec![Label::from_static_parts("variant", d.variant())];
+            if let Some(status) = status {
+                l.push(Label::from_static_parts("rule", d.rule().unwrap_or("")));
+                l.push(Label::from_static_parts("reason", d.reason().as_str()));
+                l.push(Label::from_static_parts("status", status));
+            }
+            l
+        };
+        let keys = Arc::new(Keys {
+            requests: STATUSES.map(|s| Key::from_parts(REQUESTS, labels(Some(s)))),
+            duration: Key::from_parts(DURATION, labels(None)),
+            in_flight: Key::from_parts(IN_FLIGHT, labels(None)),
+        });
+        let mut next = HashMap::clone(&current);
+        next.insert(id, keys.clone());
+        self.keys.store(Arc::new(next));
+        keys
+    }
+}
+
+/// One request in flight: ends with [`finish`](Self::finish), or, when the
+/// response future is dropped first (the client went away), as `error`
+/// without a duration.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    keys: Arc<Keys>,
+    start: Instant,
+    done: bool,
+}
+
+impl InFlight {
+    /// Records the outcome: a status code, or `None` for an inner error.
+    pub(crate) fn finish(mut self, status: Option<http::StatusCode>) {
+        self.done = true;
+        let class = match status {
+            Some(s) => usize::from(s.as_u16() / 100).clamp(1, 5) - 1,
+            None => 5,
+        };
+        let elapsed = self.start.elapsed().as_secs_f64();
+        metrics::with_recorder(|r| {
+            r.register_counter(&self.keys.requests[class], &METADATA)
+                .increment(1);
+            r.register_histogram(&self.keys.duration, &METADATA)
+                .record(elapsed);
+            r.register_gauge(&self.keys.in_flight, &METADATA)
+                .decrement(1.0);
+        });
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.done {
+            metrics::with_recorder(|r| {
+                r.register_counter(&self.keys.requests[5], &METADATA)
+                    .increment(1);
+                r.register_gauge(&self.keys.in_flight, &METADATA)
+                    .decrement(1.0);
+            });
+        }
+    }
+}
