@@ -44,12 +44,12 @@ use crate::rejection::MissingGrayLayer;
 /// }
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let matcher = graymatch::RuleSet::from_yaml(
+/// let matcher = graymatch_axum::RuleSet::from_yaml(
 ///     "{default: stable, rules: [{name: beta, to: gray, when: {query: {name: beta, present: true}}}]}",
 /// ).unwrap().compile().unwrap();
 /// let app = GrayLayer::new(matcher).layer(Router::new().route("/", get(handler)));
 ///
-/// let res = app.oneshot(http::Request::get("/?beta").body(axum::body::Body::empty()).unwrap()).await.unwrap();
+/// let res = app.oneshot(axum::http::Request::get("/?beta").body(axum::body::Body::empty()).unwrap()).await.unwrap();
 /// let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
 /// assert_eq!(body, "gray (beta)");
 /// # }
@@ -82,14 +82,14 @@ impl GrayDecision {
     /// use tower::ServiceExt;
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let m = graymatch::RuleSet::from_yaml("default: stable\nrules: [{name: all, to: gray}]")
+    /// let m = graymatch_axum::RuleSet::from_yaml("default: stable\nrules: [{name: all, to: gray}]")
     ///     .unwrap().compile().unwrap();
     /// let stable = Router::new().route("/", get(|g: GrayDecision| async move {
     ///     format!("{} for {}, fallback {}", g.served_variant(), g.variant(), g.is_fallback())
     /// }));
     /// // This service has no gray Router yet.
     /// let app = VariantRouter::new(m).default(stable);
-    /// let res = app.oneshot(http::Request::new(axum::body::Body::empty())).await.unwrap();
+    /// let res = app.oneshot(axum::http::Request::new(axum::body::Body::empty())).await.unwrap();
     /// let body = axum::body::to_bytes(res.into_body(), 64).await.unwrap();
     /// assert_eq!(body, "stable for gray, fallback true");
     /// # }

@@ -25,13 +25,13 @@
 //! | `yaml` | on | `RuleSet::from_yaml` |
 //! | `json` | | `RuleSet::from_json` |
 //! | `toml` | | `RuleSet::from_toml` |
-//! | `reqwest` | | `graymatch_tower::reqwest::GrayPropagation` for outbound reqwest-middleware clients |
+//! | `reqwest` | | `GrayPropagation` for outbound reqwest-middleware clients |
 //!
 //! # Where the layer goes
 //!
-//! [`GrayLayer`] must wrap the **whole** `Router`
-//! (`GrayLayer::new(m).layer(router)`, or [`VariantRouter`]), not be added
-//! with `Router::layer`: middleware added with `Router::layer` runs after
+//! [`GrayLayer`] must wrap the **whole** `Router`: use [`VariantRouter`], or
+//! `Router::new().fallback_service(GrayLayer::new(m).layer(router))` (with
+//! `tower::Layer` in scope), not `Router::layer`: middleware added with `Router::layer` runs after
 //! routing, for matched routes only, so it cannot choose among Routers, and
 //! requests to unmatched paths would have no decision. A handler behind a
 //! `Router::layer(GrayLayer)` does get a decision, but the request was
@@ -75,6 +75,9 @@ pub use graymatch::{
     self, ClientIp, ClientIpSource, CompileError, Decision, Matcher, Reason, RuleSet,
     SharedMatcher, Tag,
 };
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub use graymatch_tower::GrayPropagation;
 pub use graymatch_tower::{
     self, Fallback, GrayLayer, PinCookie, PropagateGray, PropagateGrayLayer, scope,
 };

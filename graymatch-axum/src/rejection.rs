@@ -40,8 +40,9 @@ impl MissingGrayLayer {
 impl fmt::Display for MissingGrayLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(
-            "no gray decision on this request: wrap the whole Router with \
-             graymatch_tower::GrayLayer (middleware added with Router::layer runs after routing)",
+            "no gray decision on this request: build the app with \
+             graymatch_axum::VariantRouter, or wrap the whole Router with GrayLayer \
+             (middleware added with Router::layer runs after routing)",
         )
     }
 }

@@ -19,7 +19,7 @@ use tower_layer::Layer;
 /// use tower::ServiceExt;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let matcher = graymatch::RuleSet::from_yaml(
+/// let matcher = graymatch_axum::RuleSet::from_yaml(
 ///     "{default: stable, rules: [{name: t, to: gray, when: {header: {name: x-tester, present: true}}}]}",
 /// ).unwrap().compile().unwrap();
 ///
@@ -27,13 +27,13 @@ use tower_layer::Layer;
 /// let gray = Router::new().route("/checkout", get(|| async { "new checkout" }));
 /// let app = VariantRouter::new(matcher).variant("gray", gray).default(stable);
 ///
-/// let req = http::Request::get("/checkout").header("x-tester", "1").body(axum::body::Body::empty()).unwrap();
+/// let req = axum::http::Request::get("/checkout").header("x-tester", "1").body(axum::body::Body::empty()).unwrap();
 /// let res = app.clone().oneshot(req).await.unwrap();
 /// assert_eq!(axum::body::to_bytes(res.into_body(), 64).await.unwrap(), "new checkout");
 ///
 /// // Grafted under a prefix of a larger app:
 /// let site = Router::new().nest("/shop", app);
-/// let res = site.oneshot(http::Request::get("/shop/checkout").body(axum::body::Body::empty()).unwrap()).await.unwrap();
+/// let res = site.oneshot(axum::http::Request::get("/shop/checkout").body(axum::body::Body::empty()).unwrap()).await.unwrap();
 /// assert_eq!(axum::body::to_bytes(res.into_body(), 64).await.unwrap(), "old checkout");
 /// # }
 /// ```

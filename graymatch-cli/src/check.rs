@@ -12,7 +12,12 @@ pub(crate) fn run(files: &[PathBuf], format: Option<Format>) -> Result<ExitCode,
     let mut invalid = false;
     for path in files {
         match load::rules(path, format)? {
-            Ok((set, m)) => print!("{}", summary(&load::display(path), &set, &m)),
+            Ok((set, m)) => {
+                print!("{}", summary(&load::display(path), &set, &m));
+                for w in warnings(&set, &m) {
+                    eprintln!("{}: warning: {w}", load::display(path));
+                }
+            }
             Err(e) => {
                 println!("{}: invalid: {e}", load::display(path));
                 invalid = true;
@@ -24,6 +29,19 @@ pub(crate) fn run(files: &[PathBuf], format: Option<Format>) -> Result<ExitCode,
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What is valid but probably not meant.
+pub(crate) fn warnings(set: &RuleSet, m: &Matcher) -> Vec<String> {
+    let mut w = Vec::new();
+    if m.trusts_incoming() && set.variants.is_none() {
+        w.push(format!(
+            "incoming: trust without `variants`: only {} (the default and the rules' targets) \
+             are taken from incoming tags; list the variants this service serves",
+            m.variants().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    w
 }
 
 /// The summary `check` prints for a valid rule set.

@@ -252,3 +252,32 @@ rules:
         "default: stable\ncolour: red\n"
     );
 }
+
+#[test]
+fn check_warns_of_trust_without_variants() {
+    // (case, rule set, warns)
+    let cases: &[(&str, &str, bool)] = &[
+        (
+            "trust, no variants",
+            "default: stable\npropagation: { incoming: trust }\n",
+            true,
+        ),
+        (
+            "trust with variants",
+            "default: stable\nvariants: [stable, gray]\npropagation: { incoming: trust }\n",
+            false,
+        ),
+        ("ignore", "default: stable\n", false),
+    ];
+    for (i, (name, text, warns)) in cases.iter().enumerate() {
+        let path = scratch(&format!("trust-{i}.yaml"), text);
+        let out = run(&["check", path.to_str().unwrap()]);
+        assert!(out.status.success(), "case {name}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            stderr.contains("warning: incoming: trust without `variants`"),
+            *warns,
+            "case {name}: {stderr}"
+        );
+    }
+}

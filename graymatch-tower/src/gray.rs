@@ -332,10 +332,34 @@ impl<S> fmt::Debug for GrayLayer<S> {
     }
 }
 
+impl MatcherSource {
+    /// Whether the matcher in force knows `variant`.
+    fn knows(&self, variant: &str) -> bool {
+        let knows = |m: &Matcher| m.variants().any(|v| v == variant);
+        match &self.0 {
+            SourceInner::Fixed(m) => knows(m),
+            SourceInner::Shared(s) => knows(&s.load()),
+        }
+    }
+}
+
 impl<S: Clone> Layer<S> for GrayLayer<S> {
     type Service = Gray<S>;
 
+    /// Wraps `default`, the default variant's service. A route for a
+    /// variant the rule set does not have is logged (`tracing` WARN): it
+    /// can only serve after a reload that adds the variant.
     fn layer(&self, default: S) -> Gray<S> {
+        for (variant, _) in &self.routes {
+            if !self.source.knows(variant) {
+                tracing::warn!(
+                    target: "graymatch",
+                    variant = variant.as_str(),
+                    "a route for variant {variant:?}, which the rule set does not have: \
+                     no request goes there until a reload adds it"
+                );
+            }
+        }
         Gray {
             default,
             shared: Arc::new(Shared {

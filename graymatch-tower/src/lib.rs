@@ -95,6 +95,9 @@ pub use counters::{Counters, Snapshot};
 pub use gray::{Fallback, Gray, GrayLayer, MatcherSource};
 pub use pin::PinCookie;
 pub use propagate::{PropagateGray, PropagateGrayLayer};
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub use reqwest::GrayPropagation;
 
 /// Every public type is `Send + Sync` when its inner service is.
 #[allow(dead_code)]
