@@ -466,6 +466,7 @@ where
                 .source
                 .decide(&mut req, &shared.client_ip, &shared.outcomes);
         let in_flight = shared.outcomes.start(&decision);
+        let otel = OtelState::start(&decision, &tag);
         let span = crate::events::evaluated(&decision);
         tag.write(req.headers_mut());
         let set_cookie = shared
@@ -483,6 +484,7 @@ where
                 if decision.variant() != default {
                     shared.counters.record_fallback(decision.variant());
                     shared.outcomes.fallback(decision.variant(), default);
+                    OtelState::fallback(decision.variant(), default);
                     served = default;
                     extensions.insert(Fallback {
                         decided: decision.variant(),
@@ -502,6 +504,7 @@ where
             served_header,
             in_flight: Some(in_flight),
             span,
+            otel,
         }
     }
 }
@@ -531,6 +534,66 @@ impl Outcomes {
 impl InFlight {
     #[inline]
     fn finish(self, _: Option<http::StatusCode>) {}
+}
+
+/// The OpenTelemetry side of a request (feature `otel`): the context the
+/// inner service runs under, and its outcome.
+#[cfg(feature = "otel")]
+struct OtelState {
+    cx: Option<opentelemetry::Context>,
+    outcome: Option<crate::otel::Outcome>,
+}
+
+#[cfg(feature = "otel")]
+impl OtelState {
+    #[inline]
+    fn start(decision: &Decision, tag: &Tag) -> Self {
+        OtelState {
+            cx: crate::otel::context_with(tag),
+            outcome: Some(crate::otel::Outcome::start(decision)),
+        }
+    }
+    #[inline]
+    fn fallback(variant: &'static str, served: &'static str) {
+        crate::otel::fallback(variant, served);
+    }
+    #[inline]
+    fn enter(&self) -> Option<opentelemetry::ContextGuard> {
+        self.cx.clone().map(opentelemetry::Context::attach)
+    }
+    #[inline]
+    fn finish(&mut self, status: Option<http::StatusCode>) {
+        if let Some(o) = self.outcome.take() {
+            o.finish(status_class(status));
+        }
+    }
+}
+
+#[cfg(not(feature = "otel"))]
+struct OtelState;
+
+#[cfg(not(feature = "otel"))]
+impl OtelState {
+    #[inline]
+    fn start(_: &Decision, _: &Tag) -> Self {
+        OtelState
+    }
+    #[inline]
+    fn fallback(_: &'static str, _: &'static str) {}
+    #[inline]
+    fn enter(&self) {}
+    #[inline]
+    fn finish(&mut self, _: Option<http::StatusCode>) {}
+}
+
+/// `1xx` to `5xx` (600 and above count as `5xx`), or `error` for none.
+#[cfg(any(feature = "otel", feature = "metrics"))]
+pub(crate) fn status_class(status: Option<http::StatusCode>) -> &'static str {
+    const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+    match status {
+        Some(s) => CLASSES[usize::from(s.as_u16() / 100).clamp(1, 5) - 1],
+        None => "error",
+    }
 }
 
 /// `served; decided=..; rule=..` or `served; reason=..` (names are
@@ -564,6 +627,7 @@ pin_project! {
         served_header: Option<(HeaderName, HeaderValue)>,
         in_flight: Option<InFlight>,
         span: tracing::Span,
+        otel: OtelState,
     }
 }
 
@@ -576,17 +640,20 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let _entered = this.span.enter();
+        let _otel = this.otel.enter();
         let mut res = match ready!(this.inner.poll(cx)) {
             Ok(res) => {
                 if let Some(f) = this.in_flight.take() {
                     f.finish(Some(res.status()));
                 }
+                this.otel.finish(Some(res.status()));
                 res
             }
             Err(e) => {
                 if let Some(f) = this.in_flight.take() {
                     f.finish(None);
                 }
+                this.otel.finish(None);
                 return Poll::Ready(Err(e));
             }
         };

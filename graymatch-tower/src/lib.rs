@@ -19,6 +19,9 @@
 //!   through the `metrics` facade, and the PromQL for a release's checks.
 //! - [`events`]: a `feature_flag.evaluation` event per decision and a
 //!   `gray` span with the variant around the request (`tracing`).
+//! - [`otel`] (feature `otel`): the tag merged into the OpenTelemetry
+//!   context's baggage, so OTel propagators carry it, and the outcome
+//!   metrics as OpenTelemetry instruments.
 //! - [`Counters`]: lock-free decision counts.
 //! - [`client_ip`]: the client's address for `client_ip` rules, from the
 //!   connection or from forwarding headers with trusted hops
@@ -81,6 +84,9 @@ pub mod client_ip;
 pub mod counters;
 pub mod events;
 pub mod gray;
+#[cfg(feature = "otel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+pub mod otel;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
