@@ -302,14 +302,107 @@ pub(crate) fn render(import: &Import) -> String {
                 out.push_str(&format!("  # {line}\n"));
             }
         }
-        let text = serde_yaml_ng::to_string(rule).unwrap_or_default();
-        for (j, line) in text.lines().enumerate() {
-            out.push_str(if j == 0 { "  - " } else { "    " });
-            out.push_str(line);
-            out.push('\n');
-        }
+        render_rule(rule, &mut out);
     }
     out
+}
+
+/// One rule, `name`, targets, then `when`: leaves as flow mappings.
+fn render_rule(rule: &graymatch::Rule, out: &mut String) {
+    out.push_str(&format!("  - name: {}\n", yaml_scalar(&rule.name)));
+    if let Some(to) = &rule.to {
+        out.push_str(&format!("    to: {}\n", yaml_scalar(to)));
+    }
+    if let Some(p) = rule.percent {
+        out.push_str(&format!("    percent: {p}\n"));
+    }
+    if let Some(split) = &rule.split {
+        out.push_str("    split:\n");
+        for t in split {
+            out.push_str(&format!(
+                "      - {{ to: {}, percent: {} }}\n",
+                flow_scalar(&t.to),
+                t.percent
+            ));
+        }
+    }
+    if let Some(sticky) = &rule.sticky {
+        let v = serde_json::to_value(sticky).unwrap_or_default();
+        out.push_str(&format!("    sticky: {}\n", flow(&v)));
+    }
+    if let Some(when) = &rule.when {
+        out.push_str("    when:\n");
+        let v = serde_json::to_value(when).unwrap_or_default();
+        block(&v, 6, out);
+    }
+}
+
+/// A condition in block style: `all`/`any` lists and `not` nest, leaves
+/// are one line.
+fn block(v: &serde_json::Value, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    let Some(map) = v.as_object() else {
+        out.push_str(&format!("{pad}{}\n", flow(v)));
+        return;
+    };
+    for (key, value) in map {
+        match (key.as_str(), value) {
+            ("all" | "any", serde_json::Value::Array(items)) if !items.is_empty() => {
+                out.push_str(&format!("{pad}{key}:\n"));
+                for item in items {
+                    let mut inner = String::new();
+                    block(item, indent + 4, &mut inner);
+                    let inner = inner.trim_start().to_owned();
+                    out.push_str(&format!("{pad}  - {inner}"));
+                }
+            }
+            ("not", inner) => {
+                out.push_str(&format!("{pad}not:\n"));
+                block(inner, indent + 2, out);
+            }
+            (key, value) => out.push_str(&format!("{pad}{key}: {}\n", flow(value))),
+        }
+    }
+}
+
+/// A value in YAML flow style.
+fn flow(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Object(map) => {
+            // `name` first, as people write leaves.
+            let mut entries: Vec<(&String, &serde_json::Value)> = map.iter().collect();
+            entries.sort_by_key(|(k, _)| k.as_str() != "name");
+            let items: Vec<String> = entries
+                .iter()
+                .map(|(k, v)| format!("{}: {}", flow_scalar(k), flow(v)))
+                .collect();
+            format!("{{ {} }}", items.join(", "))
+        }
+        serde_json::Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(flow).collect();
+            format!("[{}]", items.join(", "))
+        }
+        serde_json::Value::String(s) => flow_scalar(s),
+        other => other.to_string(),
+    }
+}
+
+/// A string safe inside a flow collection: plain when YAML reads it back
+/// as the same string, else double-quoted.
+fn flow_scalar(s: &str) -> String {
+    let risky = s.is_empty()
+        || s.starts_with([
+            ' ', '-', '?', ':', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`',
+        ])
+        || s.ends_with([' ', ':'])
+        || s.contains([',', '[', ']', '{', '}', '#', '\\', '\t', '\n'])
+        || s.contains(": ");
+    let plain = yaml_scalar(s);
+    if risky || plain != s {
+        serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
+    } else {
+        plain
+    }
 }
 
 /// A string as one YAML scalar (quoted when plain text would read otherwise).

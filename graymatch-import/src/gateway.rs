@@ -271,9 +271,10 @@ fn read_route(
             continue;
         }
         let class = u8::from(h.starts_with("*."));
-        let group = groups
-            .entry((class, std::cmp::Reverse(h.len())))
-            .or_default();
+        // Exact names never match the same host: one group. Wildcards by
+        // length, the longer first.
+        let len = if class == 0 { 0 } else { h.len() };
+        let group = groups.entry((class, std::cmp::Reverse(len))).or_default();
         if !group.contains(&h) {
             group.push(h);
         }

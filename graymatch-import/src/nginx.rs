@@ -1491,7 +1491,6 @@ impl<'a> Emitter<'a> {
                     });
                 }
             } else {
-                let name = name.to_ascii_lowercase();
                 let header = |op: Op| Condition::Header(Field::new(name.clone(), op));
                 if !p.header_value.is_empty() {
                     push(
@@ -1508,16 +1507,6 @@ impl<'a> Emitter<'a> {
                 } else if !p.header_pattern.is_empty() {
                     match pcre::translate(&p.header_pattern) {
                         Pcre::Rust(re) => {
-                            if self.warned.insert((c, "pattern")) {
-                                self.warnings.push(Warning {
-                                    object: object.clone(),
-                                    field: format!("metadata.annotations.{prefix}/canary-by-header-pattern"),
-                                    message: format!(
-                                        "PCRE {:?} imported as the Rust regex search {re:?}: the same matches for the syntax both share (classes made ASCII as PCRE has them)",
-                                        p.header_pattern
-                                    ),
-                                });
-                            }
                             push(
                                 self,
                                 "header",
