@@ -108,3 +108,223 @@ fn ingress_nginx_scenarios_route_as_ingress_nginx() {
 fn gateway_api_scenarios_route_as_the_spec_orders() {
     assert!(scenarios("gateway-api") > 0);
 }
+
+/// Runs `graymatch import SOURCE -` on `input` (extra args before `-`).
+fn import_stdin(source: &str, extra: &[&str], input: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = bin()
+        .arg("import")
+        .arg(source)
+        .args(extra)
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+const MAIN: &str = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: { name: shop, namespace: web }\nspec:\n  rules:\n    - host: shop.example.com\n      http: { paths: [ { path: /, pathType: Prefix, backend: { service: { name: shop, port: { number: 80 } } } } ] }\n";
+
+fn canary(annotations: &str) -> String {
+    format!(
+        "{MAIN}---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: shop-canary\n  namespace: web\n  annotations: {{ {annotations} }}\nspec:\n  rules:\n    - host: shop.example.com\n      http: {{ paths: [ {{ path: /, pathType: Prefix, backend: {{ service: {{ name: shop-v2, port: {{ number: 80 }} }} }} }} ] }}\n"
+    )
+}
+
+#[test]
+fn bad_input_is_named() {
+    let typo = canary(
+        "nginx.ingress.kubernetes.io/canary: \"true\", nginx.ingress.kubernetes.io/canary-by-heder: x-canary",
+    );
+    let weight = canary(
+        "nginx.ingress.kubernetes.io/canary: \"true\", nginx.ingress.kubernetes.io/canary-weight: abc",
+    );
+    let not_enabled = canary("nginx.ingress.kubernetes.io/canary-by-header: x-canary");
+    let with_service = format!(
+        "{MAIN}---\napiVersion: v1\nkind: Service\nmetadata: {{ name: shop, namespace: web }}\n"
+    );
+    let unquoted = canary("nginx.ingress.kubernetes.io/canary: true");
+    let lookahead = canary(
+        "nginx.ingress.kubernetes.io/canary: \"true\", nginx.ingress.kubernetes.io/canary-by-header: x-canary, nginx.ingress.kubernetes.io/canary-by-header-pattern: \"^a(?=b)\"",
+    );
+    let affinity = canary(
+        "nginx.ingress.kubernetes.io/canary: \"true\", nginx.ingress.kubernetes.io/affinity: cookie",
+    );
+    // (name, source, extra args, input, exit code, stdout has, stderr has)
+    let cases: &[(&str, &str, &[&str], &str, i32, &str, &str)] = &[
+        (
+            "unknown kinds are skipped with a warning",
+            "ingress-nginx",
+            &[],
+            &with_service,
+            0,
+            "ingress.shop.rules-0.paths-0",
+            "graymatch: warning: Service/web/shop: Service (v1) is not imported; skipped",
+        ),
+        (
+            "malformed YAML names the document",
+            "ingress-nginx",
+            &[],
+            "kind: List\n---\nkind: [Ingress\n",
+            1,
+            "",
+            "graymatch: error: <stdin>, document 2: not YAML",
+        ),
+        (
+            "a field of the wrong shape names document and field",
+            "ingress-nginx",
+            &[],
+            &format!(
+                "{MAIN}---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{ name: bad }}\nspec: {{ rules: 3 }}\n"
+            ),
+            1,
+            "",
+            "graymatch: error: <stdin>, document 2 (Ingress/default/bad): spec.rules: invalid type",
+        ),
+        (
+            "an unquoted annotation is an error naming it",
+            "ingress-nginx",
+            &[],
+            &unquoted,
+            1,
+            "",
+            "metadata.annotations.nginx.ingress.kubernetes.io/canary: invalid type: boolean `true`, expected a string",
+        ),
+        (
+            "an annotation typo names the closest annotation",
+            "ingress-nginx",
+            &[],
+            &typo,
+            0,
+            "default: unmatched",
+            "Ingress/web/shop-canary: metadata.annotations.nginx.ingress.kubernetes.io/canary-by-heder: unknown annotation, ingress-nginx ignores it; did you mean nginx.ingress.kubernetes.io/canary-by-header?",
+        ),
+        (
+            "a weight of abc counts as unset",
+            "ingress-nginx",
+            &[],
+            &weight,
+            0,
+            "ingress.shop.rules-0.paths-0",
+            "Ingress/web/shop-canary: metadata.annotations.nginx.ingress.kubernetes.io/canary-weight: \"abc\" is not an integer; ingress-nginx reads it as unset",
+        ),
+        (
+            "canary annotations without canary true",
+            "ingress-nginx",
+            &[],
+            &not_enabled,
+            0,
+            // A main Ingress now, read before `shop` (equal ages, later name).
+            "ingress.shop-canary.rules-0.paths-0",
+            "canary annotations are set but canary is not \"true\"",
+        ),
+        (
+            "PCRE-only syntax is refused with a warning",
+            "ingress-nginx",
+            &[],
+            &lookahead,
+            0,
+            "ingress.shop.rules-0.paths-0",
+            "uses PCRE-only syntax (lookahead",
+        ),
+        (
+            "session affinity is a warning",
+            "ingress-nginx",
+            &[],
+            &affinity,
+            0,
+            "",
+            "session affinity cannot be reproduced",
+        ),
+        (
+            "strict turns warnings into exit 1",
+            "ingress-nginx",
+            &["--strict"],
+            &weight,
+            1,
+            "",
+            "warning(s) and --strict: no rule set written",
+        ),
+        (
+            "--default renames unmatched",
+            "ingress-nginx",
+            &["--default", "stable"],
+            MAIN,
+            0,
+            "default: stable",
+            "",
+        ),
+        (
+            "a bad --default is a usage error",
+            "ingress-nginx",
+            &["--default", "no way"],
+            MAIN,
+            2,
+            "",
+            "--default \"no way\"",
+        ),
+        (
+            "JSON input",
+            "gateway-api",
+            &[],
+            r#"{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "r"}, "spec": {"rules": [{"backendRefs": [{"name": "svc", "port": 80}]}]}}"#,
+            0,
+            "httproute.r.rules-0.matches-0",
+            "",
+        ),
+        (
+            "a List of HTTPRoutes",
+            "gateway-api",
+            &[],
+            "apiVersion: v1\nkind: List\nitems:\n  - { apiVersion: gateway.networking.k8s.io/v1, kind: HTTPRoute, metadata: { name: a }, spec: { rules: [ { backendRefs: [ { name: a, port: 80 } ] } ] } }\n",
+            0,
+            "to: a",
+            "",
+        ),
+        (
+            "a typo in an HTTPRoute field is a warning",
+            "gateway-api",
+            &[],
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: { name: a }\nspec: { rules: [ { backendRef: [ { name: a, port: 80 } ] } ] }\n",
+            0,
+            "to: no-backend",
+            "HTTPRoute/default/a: spec.rules[0].backendRef: unknown field",
+        ),
+        (
+            "an HTTPRoute of the wrong shape names the field",
+            "gateway-api",
+            &[],
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: { name: a }\nspec: { rules: [ { backendRefs: [ { port: 80 } ] } ] }\n",
+            1,
+            "",
+            "spec.rules[0].backendRefs[0]: missing field `name`",
+        ),
+    ];
+    for (name, source, extra, input, code, out_has, err_has) in cases {
+        let out = import_stdin(source, extra, input);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(*code), "case {name}: {stderr}");
+        assert!(stdout.contains(out_has), "case {name}: stdout {stdout}");
+        assert!(stderr.contains(err_has), "case {name}: stderr {stderr}");
+        if *code == 0 {
+            // What import writes, check accepts.
+            let dir = std::env::temp_dir().join(format!("graymatch-import-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("out.yaml");
+            std::fs::write(&path, &stdout).unwrap();
+            let check = bin().arg("check").arg(&path).output().unwrap();
+            assert!(
+                check.status.success(),
+                "case {name}: check refused:\n{stdout}"
+            );
+        }
+    }
+}

@@ -842,7 +842,7 @@ impl Model {
                                 object: ing.object.clone(),
                                 field: format!("spec.rules[{ri}].http.paths[{pi}]"),
                                 message: format!(
-                                    "host {} path {} ({}) is already served by an older Ingress; ingress-nginx ignores this path",
+                                    "host {} path {} ({}) is already served by an Ingress the controller reads first (older, or of equal age and later namespace/name); ingress-nginx ignores this path",
                                     show_host(&host),
                                     p.path,
                                     if p.exact { "Exact" } else { "Prefix" }
