@@ -1068,7 +1068,7 @@ fn effective(model: &Model, host: &str, warnings: &mut Vec<Warning>) -> Vec<Effe
     // After `getBackendServers`' sort: path descending, then longer first.
     let mut sorted: Vec<&Location> = locs.iter().collect();
     sorted.sort_by(|a, b| b.path.cmp(&a.path));
-    sorted.sort_by(|a, b| b.path.len().cmp(&a.path.len()));
+    sorted.sort_by_key(|l| std::cmp::Reverse(l.path.len()));
     let exact_paths: BTreeSet<&str> = locs
         .iter()
         .filter(|l| l.exact)
@@ -1170,7 +1170,7 @@ fn effective(model: &Model, host: &str, warnings: &mut Vec<Warning>) -> Vec<Effe
         Matcher::Segments(p) => p.len() + 1,
         _ => 0,
     };
-    prefix.sort_by(|a, b| key(b).cmp(&key(a)));
+    prefix.sort_by_key(|e| std::cmp::Reverse(key(e)));
     exact.sort_by(|a, b| match (&a.matcher, &b.matcher) {
         (Matcher::Exact(x), Matcher::Exact(y)) => x.cmp(y),
         _ => std::cmp::Ordering::Equal,
