@@ -70,7 +70,10 @@ async fn extractors_with_and_without_the_layer() {
     // Without the layer: the required extractor is a 500 naming it; the optional one is None.
     let (status, body) = call(routes(), "/req", &[]).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(body.contains("VariantRouter") && body.contains("GrayLayer"), "{body}");
+    assert!(
+        body.contains("VariantRouter") && body.contains("GrayLayer"),
+        "{body}"
+    );
     assert_eq!(
         call(routes(), "/opt", &[]).await,
         (StatusCode::OK, "none".to_owned())

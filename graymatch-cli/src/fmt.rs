@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use graymatch::{
-    Algorithm, Condition, Field, Incoming, Missing, Op, Propagation, Rule, RuleSet, Sticky, Test,
+    Algorithm, Condition, Incoming, Missing, Op, Propagation, Rule, RuleSet, Sticky, Test,
 };
 
 use crate::load::{self, Error, Format};
@@ -379,12 +379,12 @@ fn flow_cond(cond: &Condition) -> String {
 /// A leaf's key and its `name`, operation and modifiers, in canonical order
 /// (callers pass leaves only; a combination has no entries).
 fn leaf_entries(cond: &Condition) -> (&'static str, Vec<(&'static str, String)>) {
-    let (name, test): (Option<&str>, &Test) = match cond {
-        Condition::Header(Field { name, test })
-        | Condition::Cookie(Field { name, test })
-        | Condition::Query(Field { name, test }) => (Some(name), test),
+    let (name, test, name_fold): (Option<&str>, &Test, bool) = match cond {
+        Condition::Header(f) | Condition::Cookie(f) | Condition::Query(f) => {
+            (Some(&f.name), &f.test, f.name_ignore_case)
+        }
         Condition::Path(t) | Condition::Method(t) | Condition::Host(t) | Condition::ClientIp(t) => {
-            (None, t)
+            (None, t, false)
         }
         Condition::All(_) | Condition::Any(_) | Condition::Not(_) => {
             return (cond.keyword(), Vec::new());
@@ -395,7 +395,12 @@ fn leaf_entries(cond: &Condition) -> (&'static str, Vec<(&'static str, String)>)
         entries.push(("name", scalar(n)));
     }
     let op = match &test.op {
-        Op::Equals(s) | Op::Prefix(s) | Op::Suffix(s) | Op::Contains(s) | Op::Regex(s) => scalar(s),
+        Op::Equals(s)
+        | Op::Prefix(s)
+        | Op::Suffix(s)
+        | Op::Contains(s)
+        | Op::Regex(s)
+        | Op::SegmentPrefix(s) => scalar(s),
         Op::Gt(s) | Op::Gte(s) | Op::Lt(s) | Op::Lte(s) => scalar(s),
         Op::In(list) | Op::Cidr(list) => flow_list(list),
         Op::Present(p) => p.to_string(),
@@ -406,6 +411,9 @@ fn leaf_entries(cond: &Condition) -> (&'static str, Vec<(&'static str, String)>)
     }
     if test.ignore_case {
         entries.push(("ignore_case", "true".to_owned()));
+    }
+    if name_fold {
+        entries.push(("name_ignore_case", "true".to_owned()));
     }
     (cond.keyword(), entries)
 }

@@ -10,12 +10,24 @@
 //! graymatch diff rules.yaml rules.next.yaml --users 100000 --tests tests/*.yaml
 //! graymatch schema > graymatch.schema.json
 //! graymatch fmt --check rules/*.yaml
+//! graymatch import ingress-nginx ingresses.yaml > rules.yaml
+//! kubectl get httproutes -A -o yaml | graymatch import gateway-api - > rules.yaml
 //! ```
 //!
 //! Exit codes: 0 success; 1 an invalid rule set (`check`, `explain`,
 //! `simulate`, `diff`, `fmt`), a failed case (`test`), an unformatted file
-//! (`fmt --check`); 2 a file that cannot be read
-//! or bad arguments.
+//! (`fmt --check`), input that cannot be imported or warnings under
+//! `--strict` (`import`); 2 a file that cannot be read or bad arguments.
+//!
+//! # `graymatch import`
+//!
+//! Reads Kubernetes manifests (YAML with several documents, `kind: List`, or
+//! JSON; `-` reads standard input) and prints a rule set that routes every
+//! request as ingress-nginx (its canary annotations) or a Gateway API
+//! implementation (HTTPRoutes) does; the variants are the backend Services.
+//! Warnings, one line each naming the object and field, go to standard
+//! error: they mark where routing may differ. The project's `docs/import.md`
+//! has the table of what each source feature becomes.
 //!
 //! # `graymatch test` in CI
 //!
@@ -49,6 +61,7 @@ mod check;
 mod diff;
 mod explain;
 mod fmt;
+mod import;
 mod load;
 mod report;
 mod schema;
@@ -62,7 +75,7 @@ use clap::{Parser, Subcommand};
 
 use crate::load::Format;
 
-/// Check, explain, test, simulate and diff graymatch rule files.
+/// Check, explain, test, simulate, diff and import graymatch rule files.
 #[derive(Parser, Debug)]
 #[command(name = "graymatch", version, about, long_about = None)]
 struct Cli {
@@ -189,6 +202,19 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Make a rule set from ingress-nginx canary Ingresses or Gateway API
+    /// HTTPRoutes.
+    ///
+    /// Prints the rule set (YAML) on standard output and warnings on
+    /// standard error. Exits 1 when the input cannot be imported (or, with
+    /// --strict, when there are warnings) and 2 on bad arguments.
+    #[command(
+        after_help = "Example:\n  graymatch import ingress-nginx shop.yaml shop-canary.yaml > rules.yaml\n  kubectl get httproutes -A -o yaml | graymatch import gateway-api - > rules.yaml"
+    )]
+    Import {
+        #[command(subcommand)]
+        source: ImportSource,
+    },
     /// Show the share of each variant per rule over synthetic users and
     /// random draws, and what changing a percent would move.
     #[command(
@@ -211,6 +237,44 @@ enum Command {
         #[arg(long, value_name = "RULE=PERCENT")]
         raise: Option<String>,
     },
+}
+
+/// The system whose manifests `graymatch import` reads.
+#[derive(Subcommand, Debug)]
+enum ImportSource {
+    /// Ingresses with ingress-nginx canary annotations (networking.k8s.io/v1).
+    #[command(name = "ingress-nginx")]
+    IngressNginx {
+        #[command(flatten)]
+        common: ImportArgs,
+        /// The controller's annotation prefix (its --annotations-prefix).
+        #[arg(long, value_name = "PREFIX", default_value = graymatch_import::NGINX_ANNOTATION_PREFIX)]
+        annotation_prefix: String,
+    },
+    /// Gateway API HTTPRoutes (gateway.networking.k8s.io/v1).
+    #[command(name = "gateway-api")]
+    GatewayApi {
+        #[command(flatten)]
+        common: ImportArgs,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct ImportArgs {
+    /// Manifest files: YAML (several documents, `kind: List`) or JSON; `-`
+    /// reads standard input.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// The variant of requests the source answers with 404 (default
+    /// `unmatched`).
+    #[arg(long = "default", value_name = "NAME")]
+    default: Option<String>,
+    /// The namespace of objects whose manifest names none.
+    #[arg(long, value_name = "NS", default_value = "default")]
+    namespace: String,
+    /// Treat warnings as errors: exit 1 and write no rule set.
+    #[arg(long)]
+    strict: bool,
 }
 
 /// Parses the process arguments and runs the command; the exit code to return.
@@ -260,6 +324,23 @@ pub fn run() -> ExitCode {
             requests,
             raise,
         } => simulate::run(&file, format, users, requests, raise.as_deref()),
+        Command::Import { source } => {
+            let (kind, common, prefix) = match source {
+                ImportSource::IngressNginx {
+                    common,
+                    annotation_prefix,
+                } => (import::Kind::IngressNginx, common, Some(annotation_prefix)),
+                ImportSource::GatewayApi { common } => (import::Kind::GatewayApi, common, None),
+            };
+            import::run(&import::Args {
+                kind,
+                files: common.files,
+                default: common.default,
+                namespace: Some(common.namespace),
+                annotation_prefix: prefix,
+                strict: common.strict,
+            })
+        }
     };
     match result {
         Ok(code) => code,

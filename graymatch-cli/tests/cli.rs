@@ -539,7 +539,7 @@ fn test_names_the_place_of_an_inline_rule_set_error() {
             "YAML: the place in the rule set and the line in the test file",
             "yaml",
             yaml,
-            "rules: invalid YAML rule set: rules[0] (r).when: a condition needs exactly one of equals, in, prefix, suffix, contains, regex, present, gt, gte, lt, lte, cidr (found equals, prefix) at line 8 column 9",
+            "rules: invalid YAML rule set: rules[0] (r).when: a condition needs exactly one of equals, in, prefix, suffix, contains, regex, present, gt, gte, lt, lte, cidr, segment_prefix (found equals, prefix) at line 8 column 9",
         ),
         (
             "YAML: an unknown field",
@@ -563,7 +563,7 @@ fn test_names_the_place_of_an_inline_rule_set_error() {
             "JSON: the line in the test file",
             "json",
             "{\n  \"rules\": {\n    \"default\": \"s\",\n    \"rules\": [\n      {\"name\": \"r\", \"to\": \"g\", \"when\": {\"header\": {\"name\": \"x\", \"equals\": \"a\", \"prefix\": \"b\"}}}\n    ]\n  },\n  \"cases\": [{\"name\": \"a\", \"expect\": \"s\"}]\n}\n".to_owned(),
-            "rules: invalid JSON rule set: rules[0] (r).when.header: a condition needs exactly one of equals, in, prefix, suffix, contains, regex, present, gt, gte, lt, lte, cidr (found equals, prefix) at line 5",
+            "rules: invalid JSON rule set: rules[0] (r).when.header: a condition needs exactly one of equals, in, prefix, suffix, contains, regex, present, gt, gte, lt, lte, cidr, segment_prefix (found equals, prefix) at line 5",
         ),
         (
             "TOML: the line in the test file, on one line",

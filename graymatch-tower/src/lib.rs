@@ -84,12 +84,12 @@ pub mod client_ip;
 pub mod counters;
 pub mod events;
 pub mod gray;
-#[cfg(feature = "otel")]
-#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
-pub mod otel;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
+#[cfg(feature = "otel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+pub mod otel;
 mod pin;
 pub mod propagate;
 #[cfg(feature = "reqwest")]

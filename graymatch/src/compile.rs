@@ -372,6 +372,20 @@ fn compile_cond(cond: &Condition, place: &str, depth: usize) -> Result<Cond, Com
             &format!("{place}.not"),
             depth + 1,
         )?)),
+        Condition::Header(f) | Condition::Query(f) if f.name_ignore_case => {
+            return Err(err(
+                cond.keyword(),
+                format!(
+                    "name_ignore_case goes with cookie conditions ({} names are {})",
+                    cond.keyword(),
+                    if matches!(cond, Condition::Header(_)) {
+                        "always compared without case"
+                    } else {
+                        "compared exactly"
+                    }
+                ),
+            ));
+        }
         Condition::Header(f) => leaf(
             header_name(&f.name)
                 .map(Source::Header)
@@ -381,7 +395,11 @@ fn compile_cond(cond: &Condition, place: &str, depth: usize) -> Result<Cond, Com
         .map_err(|m| err("header", m))?,
         Condition::Cookie(f) => leaf(
             cookie_name(&f.name)
-                .map(Source::Cookie)
+                .map(if f.name_ignore_case {
+                    Source::CookieAnyCase
+                } else {
+                    Source::Cookie
+                })
                 .map_err(|m| err("cookie", m))?,
             &f.test,
         )
@@ -486,6 +504,9 @@ fn leaf(source: Source, test: &Test) -> Result<Cond, String> {
         }
         Op::Contains(s) => StrOp::Contains(Box::new(Finder::new(s.as_bytes()).into_owned())),
         Op::Regex(r) => StrOp::Regex(regex(r, fold)?),
+        Op::SegmentPrefix(s) => {
+            StrOp::SegmentPrefix(s.strip_suffix('/').unwrap_or(s).as_bytes().into())
+        }
     };
     Ok(Cond::Leaf(Leaf {
         source,
@@ -524,6 +545,7 @@ type FieldKey = (u8, String, bool);
 fn exact_leaf(rule: &Rule) -> Option<(FieldKey, Vec<&str>)> {
     let (kind, field): (u8, &Field) = match rule.when.as_ref()? {
         Condition::Header(f) => (0, f),
+        Condition::Cookie(f) if f.name_ignore_case => (3, f),
         Condition::Cookie(f) => (1, f),
         Condition::Query(f) => (2, f),
         _ => return None,
@@ -537,7 +559,7 @@ fn exact_leaf(rule: &Rule) -> Option<(FieldKey, Vec<&str>)> {
         Op::In(vs) => vs.iter().map(String::as_str).collect(),
         _ => return None,
     };
-    let name = if kind == 0 {
+    let name = if kind == 0 || kind == 3 {
         field.name.to_ascii_lowercase()
     } else {
         field.name.clone()

@@ -61,6 +61,8 @@ impl Leaf {
 pub(crate) enum Source {
     Header(HeaderName),
     Cookie(Box<str>),
+    /// A cookie whose name compares without ASCII case.
+    CookieAnyCase(Box<str>),
     Query(Box<str>),
     Path,
     Method,
@@ -81,6 +83,7 @@ impl Source {
         match self {
             Source::Header(name) => req.headers().get_all(name).iter().any(|v| f(v.as_bytes())),
             Source::Cookie(name) => scan::cookies(req.headers(), name).any(f),
+            Source::CookieAnyCase(name) => scan::cookies_any_case(req.headers(), name).any(f),
             Source::Query(name) => scan::query_params(req.uri().query(), name)
                 .any(|raw| scan::with_decoded(raw, true, &mut f)),
             Source::Path => f(req.uri().path().as_bytes()),
@@ -106,6 +109,9 @@ impl Source {
         match self {
             Source::Header(name) => req.headers().get(name).map(|v| f(v.as_bytes())),
             Source::Cookie(name) => scan::cookies(req.headers(), name).next().map(f),
+            Source::CookieAnyCase(name) => {
+                scan::cookies_any_case(req.headers(), name).next().map(f)
+            }
             Source::Query(name) => scan::query_params(req.uri().query(), name)
                 .next()
                 .map(|raw| scan::with_decoded(raw, true, f)),
@@ -158,6 +164,9 @@ pub(crate) enum StrOp {
     /// A needle to find with ASCII case folding (stored lowercased).
     ContainsFolded(Box<[u8]>),
     Regex(Regex),
+    /// The prefix without its trailing `/`: the value equals it or
+    /// continues with `/`.
+    SegmentPrefix(Box<[u8]>),
 }
 
 impl StrTest {
@@ -177,6 +186,11 @@ impl StrTest {
                         .any(|w| w.eq_ignore_ascii_case(needle))
             }
             StrOp::Regex(re) => std::str::from_utf8(v).is_ok_and(|s| re.is_match(s)),
+            StrOp::SegmentPrefix(p) => {
+                v.len() >= p.len()
+                    && eq(&v[..p.len()], p, fold)
+                    && (v.len() == p.len() || v[p.len()] == b'/')
+            }
         }
     }
 }

@@ -237,6 +237,7 @@ fn source_name(source: &Source) -> String {
     match source {
         Source::Header(h) => h.as_str().to_owned(),
         Source::Cookie(c) => format!("cookie {c}"),
+        Source::CookieAnyCase(c) => format!("cookie {c} (any case)"),
         Source::Query(q) => format!("query {q}"),
         Source::Path => "path".to_owned(),
         Source::Method => "method".to_owned(),
@@ -291,6 +292,7 @@ fn seen<R: RequestHead + ?Sized>(leaf: &Leaf, req: &R) -> String {
     let name = match &leaf.source {
         Source::Header(h) => format!("{h} header"),
         Source::Cookie(c) => format!("cookie {c}"),
+        Source::CookieAnyCase(c) => format!("cookie {c} (any case)"),
         Source::Query(q) => format!("query parameter {q}"),
         Source::Path => "path".to_owned(),
         Source::Method => "method".to_owned(),
@@ -304,7 +306,7 @@ fn seen<R: RequestHead + ?Sized>(leaf: &Leaf, req: &R) -> String {
         return format!("{name} present");
     }
     let short = match &leaf.source {
-        Source::Cookie(c) | Source::Query(c) => c.to_string(),
+        Source::Cookie(c) | Source::CookieAnyCase(c) | Source::Query(c) => c.to_string(),
         other => source_name(other),
     };
     if let ValueTest::Typed(t) = &leaf.test {
@@ -402,9 +404,19 @@ impl fmt::Display for Condition {
             Condition::All(cs) => list(f, "all", cs),
             Condition::Any(cs) => list(f, "any", cs),
             Condition::Not(c) => write!(f, "not({c})"),
-            Condition::Header(Field { name, test }) => write!(f, "header {name} {test}"),
-            Condition::Cookie(Field { name, test }) => write!(f, "cookie {name} {test}"),
-            Condition::Query(Field { name, test }) => write!(f, "query {name} {test}"),
+            Condition::Header(Field { name, test, .. }) => write!(f, "header {name} {test}"),
+            Condition::Cookie(Field {
+                name,
+                test,
+                name_ignore_case,
+            }) => {
+                write!(f, "cookie {name} {test}")?;
+                if *name_ignore_case {
+                    f.write_str(" name_ignore_case")?;
+                }
+                Ok(())
+            }
+            Condition::Query(Field { name, test, .. }) => write!(f, "query {name} {test}"),
             Condition::Path(test) => write!(f, "path {test}"),
             Condition::Method(test) => write!(f, "method {test}"),
             Condition::Host(test) => write!(f, "host {test}"),
@@ -416,7 +428,12 @@ impl fmt::Display for Condition {
 impl fmt::Display for Test {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.op {
-            Op::Equals(s) | Op::Prefix(s) | Op::Suffix(s) | Op::Contains(s) | Op::Regex(s) => {
+            Op::Equals(s)
+            | Op::Prefix(s)
+            | Op::Suffix(s)
+            | Op::Contains(s)
+            | Op::Regex(s)
+            | Op::SegmentPrefix(s) => {
                 write!(f, "{} {s:?}", self.op.keyword())?;
             }
             Op::Gt(s) => write!(f, "> {s:?}")?,

@@ -444,6 +444,9 @@ pub struct Field {
     pub name: String,
     /// The test.
     pub test: Test,
+    /// Cookie leaves only: compare the cookie's name without ASCII case, as
+    /// nginx's `$cookie_NAME` does (`name_ignore_case: true`).
+    pub name_ignore_case: bool,
 }
 
 impl Field {
@@ -458,7 +461,26 @@ impl Field {
         Field {
             name: name.into(),
             test: Test::new(op),
+            name_ignore_case: false,
         }
+    }
+
+    /// Compares a cookie's name without ASCII case (cookie leaves only).
+    ///
+    /// ```
+    /// use graymatch::{Condition, Field, Op, Rule, RuleSet};
+    /// let mut rules = RuleSet::new("stable");
+    /// let leaf = Field::new("canary", Op::Equals("always".into())).name_ignore_case();
+    /// rules.rules.push(Rule::to("c", "gray").when(Condition::Cookie(leaf)));
+    /// let m = rules.compile()?;
+    /// let req = http::Request::get("/").header("cookie", "Canary=always").body(())?;
+    /// assert_eq!(m.decide(&req).variant(), "gray");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn name_ignore_case(mut self) -> Self {
+        self.name_ignore_case = true;
+        self
     }
 
     /// Makes the string comparison ASCII case-insensitive.
@@ -573,6 +595,12 @@ pub enum Op {
     /// The value is an IP address inside one of these networks
     /// (`10.0.0.0/8`, `2001:db8::/32`; a bare address is a single host).
     Cidr(Vec<String>),
+    /// The value is this path or lies under it, segment by segment: it
+    /// equals the prefix, or starts with it followed by `/`. One trailing
+    /// `/` of the prefix is ignored, so `/api` and `/api/` both hold for
+    /// `/api`, `/api/` and `/api/v1`, never for `/apis`; `/` holds for every
+    /// path. (Gateway API's `PathPrefix`, Kubernetes Ingress's `Prefix`.)
+    SegmentPrefix(String),
 }
 
 impl Op {
@@ -595,6 +623,7 @@ impl Op {
             Op::Lt(_) => "lt",
             Op::Lte(_) => "lte",
             Op::Cidr(_) => "cidr",
+            Op::SegmentPrefix(_) => "segment_prefix",
         }
     }
 }
@@ -630,10 +659,14 @@ struct FieldRepr {
     lte: Option<Scalar>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cidr: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    segment_prefix: Option<String>,
     #[serde(default, rename = "as", skip_serializing_if = "Option::is_none")]
     as_: Option<ValueType>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     ignore_case: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    name_ignore_case: bool,
 }
 
 /// A value a rule file may write as a number or boolean too (`gt: 20`,
@@ -710,8 +743,10 @@ impl FieldRepr {
             lt,
             lte,
             cidr,
+            segment_prefix,
             as_,
             ignore_case,
+            name_ignore_case: _,
         } = self;
         // A float keeps its spelling only as a number.
         let numeric = as_ == Some(ValueType::Number);
@@ -747,10 +782,11 @@ impl FieldRepr {
         ops.extend(lt.map(Op::Lt));
         ops.extend(lte.map(Op::Lte));
         ops.extend(cidr.map(Op::Cidr));
+        ops.extend(segment_prefix.map(Op::SegmentPrefix));
         if ops.len() != 1 {
             let found: Vec<&str> = ops.iter().map(Op::keyword).collect();
             return Err(format!(
-                "a condition needs exactly one of equals, in, prefix, suffix, contains, regex, present, gt, gte, lt, lte, cidr (found {})",
+                "a condition needs exactly one of equals, in, prefix, suffix, contains, regex, present, gt, gte, lt, lte, cidr, segment_prefix (found {})",
                 if found.is_empty() {
                     "none".to_owned()
                 } else {
@@ -789,6 +825,7 @@ impl FieldRepr {
             Op::Lt(s) => repr.lt = Some(s.into()),
             Op::Lte(s) => repr.lte = Some(s.into()),
             Op::Cidr(v) => repr.cidr = Some(v),
+            Op::SegmentPrefix(s) => repr.segment_prefix = Some(s),
         }
         repr
     }
@@ -797,8 +834,13 @@ impl FieldRepr {
 impl TryFrom<FieldRepr> for Field {
     type Error = String;
     fn try_from(repr: FieldRepr) -> Result<Self, String> {
+        let name_ignore_case = repr.name_ignore_case;
         match repr.into_test()? {
-            (Some(name), test) => Ok(Field { name, test }),
+            (Some(name), test) => Ok(Field {
+                name,
+                test,
+                name_ignore_case,
+            }),
             (None, _) => Err("a header, cookie or query condition needs a `name`".to_owned()),
         }
     }
@@ -806,13 +848,19 @@ impl TryFrom<FieldRepr> for Field {
 
 impl From<Field> for FieldRepr {
     fn from(field: Field) -> Self {
-        FieldRepr::from_test(Some(field.name), field.test)
+        FieldRepr {
+            name_ignore_case: field.name_ignore_case,
+            ..FieldRepr::from_test(Some(field.name), field.test)
+        }
     }
 }
 
 impl TryFrom<FieldRepr> for Test {
     type Error = String;
     fn try_from(repr: FieldRepr) -> Result<Self, String> {
+        if repr.name_ignore_case {
+            return Err("name_ignore_case goes with cookie conditions".to_owned());
+        }
         match repr.into_test()? {
             (None, test) => Ok(test),
             (Some(_), _) => {
@@ -835,8 +883,19 @@ impl From<Test> for FieldRepr {
 fn leaf_schema(generator: &mut schemars::SchemaGenerator, named: bool) -> schemars::Schema {
     let mut schema = <FieldRepr as schemars::JsonSchema>::json_schema(generator);
     let ops = [
-        "equals", "in", "prefix", "suffix", "contains", "regex", "present", "gt", "gte", "lt",
-        "lte", "cidr",
+        "equals",
+        "in",
+        "prefix",
+        "suffix",
+        "contains",
+        "regex",
+        "present",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "cidr",
+        "segment_prefix",
     ];
     let one_of: Vec<serde_json::Value> = ops
         .iter()

@@ -47,6 +47,23 @@ pub fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> Cookies<'a> {
         line: &[],
         pos: 0,
         name: name.as_bytes(),
+        fold: false,
+    }
+}
+
+/// As [`cookies`], with names compared without ASCII case (as nginx's
+/// `$cookie_NAME` compares them).
+///
+/// ```
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("cookie", "Canary=always; CANARY=never; canaryx=1".parse().unwrap());
+/// let v: Vec<&[u8]> = graymatch::scan::cookies_any_case(&headers, "canary").collect();
+/// assert_eq!(v, [&b"always"[..], b"never"]);
+/// ```
+pub fn cookies_any_case<'a>(headers: &'a HeaderMap, name: &'a str) -> Cookies<'a> {
+    Cookies {
+        fold: true,
+        ..cookies(headers, name)
     }
 }
 
@@ -57,6 +74,7 @@ pub struct Cookies<'a> {
     line: &'a [u8],
     pos: usize,
     name: &'a [u8],
+    fold: bool,
 }
 
 impl<'a> Iterator for Cookies<'a> {
@@ -75,13 +93,29 @@ impl<'a> Iterator for Cookies<'a> {
                 continue;
             }
             let line = self.line;
-            let Some(offset) = memchr::memchr(first, &line[self.pos..]) else {
+            let found = if self.fold {
+                memchr::memchr2(
+                    first.to_ascii_lowercase(),
+                    first.to_ascii_uppercase(),
+                    &line[self.pos..],
+                )
+            } else {
+                memchr::memchr(first, &line[self.pos..])
+            };
+            let Some(offset) = found else {
                 self.pos = line.len();
                 continue;
             };
             let at = self.pos + offset;
             self.pos = at + 1;
-            if !line[at..].starts_with(self.name) {
+            let candidate = line.get(at..at + self.name.len());
+            if !candidate.is_some_and(|c| {
+                if self.fold {
+                    c.eq_ignore_ascii_case(self.name)
+                } else {
+                    c == self.name
+                }
+            }) {
                 continue;
             }
             let before = &line[..at];
@@ -415,6 +449,46 @@ mod tests {
         for (name, lines, want_name, want) in cases {
             let h = headers(&lines.iter().map(|l| ("cookie", *l)).collect::<Vec<_>>());
             let got: Vec<&[u8]> = cookies(&h, want_name).collect();
+            assert_eq!(&got, want, "case {name}");
+        }
+    }
+
+    #[test]
+    fn cookie_any_case_cases() {
+        let cases: &[(&str, &[&[u8]], &str, &[&[u8]])] = &[
+            ("same case", &[b"a=1; b=2"], "b", &[b"2"]),
+            (
+                "upper in request",
+                &[b"Canary=always"],
+                "canary",
+                &[b"always"],
+            ),
+            ("upper in rule", &[b"canary=never"], "CANARY", &[b"never"]),
+            (
+                "mixed, in order",
+                &[b"cAnArY=1; x=2; CANARY=3"],
+                "Canary",
+                &[b"1", b"3"],
+            ),
+            (
+                "longer name skipped",
+                &[b"canaryx=1; canary=2"],
+                "canary",
+                &[b"2"],
+            ),
+            ("pair start only", &[b"xcanary=1"], "canary", &[]),
+            (
+                "digits and dashes",
+                &[b"Canary-By-Cookie=always"],
+                "canary-by-cookie",
+                &[b"always"],
+            ),
+            ("repeated headers", &[b"A=1", b"a=2"], "a", &[b"1", b"2"]),
+            ("truncated line", &[b"Can"], "canary", &[]),
+        ];
+        for (name, lines, want_name, want) in cases {
+            let h = headers(&lines.iter().map(|l| ("cookie", *l)).collect::<Vec<_>>());
+            let got: Vec<&[u8]> = cookies_any_case(&h, want_name).collect();
             assert_eq!(&got, want, "case {name}");
         }
     }

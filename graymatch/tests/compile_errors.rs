@@ -242,7 +242,7 @@ const PARSE_CASES: &[(&str, &str, &str)] = &[
     (
         "two ops",
         "default: s\nrules:\n  - {name: r, to: g, when: {header: {name: x, equals: a, prefix: b}}}",
-        "exactly one of equals, in, prefix, suffix, contains, regex, present, gt, gte, lt, lte, cidr (found equals, prefix)",
+        "exactly one of equals, in, prefix, suffix, contains, regex, present, gt, gte, lt, lte, cidr, segment_prefix (found equals, prefix)",
     ),
     (
         "host takes no name",

@@ -60,7 +60,7 @@ const HOSTS: &[&str] = &[
     "",
 ];
 const HEADERS: &[&str] = &["x-a", "x-b"];
-const COOKIES: &[&str] = &["c", "d"];
+const COOKIES: &[&str] = &["c", "d", "C"];
 const QUERIES: &[&str] = &["q", "r s"];
 const VARIANTS: &[&str] = &["v1", "v2", "v3"];
 
@@ -77,6 +77,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => value().prop_map(Op::Contains),
         1 => prop::sample::select(&["a.*", "[ab]+", ".*", "a b"][..]).prop_map(|r| Op::Regex(r.to_owned())),
         1 => any::<bool>().prop_map(Op::Present),
+        1 => prop::sample::select(&["/", "/a", "/a/", "a", ""][..]).prop_map(|p| Op::SegmentPrefix(p.to_owned())),
     ]
 }
 
@@ -129,9 +130,9 @@ fn cidr_test() -> impl Strategy<Value = Test> {
 
 fn leaf() -> impl Strategy<Value = Condition> {
     prop_oneof![
-        4 => (prop::sample::select(HEADERS), test()).prop_map(|(n, test)| Condition::Header(Field { name: n.to_owned(), test })),
-        2 => (prop::sample::select(COOKIES), test()).prop_map(|(n, test)| Condition::Cookie(Field { name: n.to_owned(), test })),
-        2 => (prop::sample::select(QUERIES), test()).prop_map(|(n, test)| Condition::Query(Field { name: n.to_owned(), test })),
+        4 => (prop::sample::select(HEADERS), test()).prop_map(|(n, test)| Condition::Header(Field { name: n.to_owned(), test, name_ignore_case: false })),
+        2 => (prop::sample::select(COOKIES), test(), any::<bool>()).prop_map(|(n, test, fold)| Condition::Cookie(Field { name: n.to_owned(), test, name_ignore_case: fold })),
+        2 => (prop::sample::select(QUERIES), test()).prop_map(|(n, test)| Condition::Query(Field { name: n.to_owned(), test, name_ignore_case: false })),
         1 => test().prop_map(Condition::Path),
         1 => test().prop_map(Condition::Method),
         1 => test().prop_map(Condition::Host),
@@ -269,7 +270,7 @@ fn request() -> impl Strategy<Value = http::Request<()>> {
         prop::collection::vec(header, 0..4),
         prop::collection::vec(cookie, 0..3),
         query,
-        prop::sample::select(&["/", "/a", "/ab", "/a b"][..]),
+        prop::sample::select(&["/", "/a", "/ab", "/a b", "/a/", "/a/b", "/A/b"][..]),
         prop::sample::select(&["GET", "POST"][..]),
         tag,
         (host, client),

@@ -199,7 +199,12 @@ fn values(c: &Condition, req: &Request<()>) -> Vec<Vec<u8>> {
                         continue;
                     };
                     let name = trim(&pair[..eq]);
-                    if name == f.name.as_bytes() {
+                    let same = if f.name_ignore_case {
+                        name.eq_ignore_ascii_case(f.name.as_bytes())
+                    } else {
+                        name == f.name.as_bytes()
+                    };
+                    if same {
                         let mut v = trim(&pair[eq + 1..]).to_vec();
                         if v.len() >= 2 && v[0] == b'"' && v[v.len() - 1] == b'"' {
                             v = v[1..v.len() - 1].to_vec();
@@ -291,6 +296,14 @@ fn test(t: &Test, values: &[Vec<u8>]) -> bool {
                 std::str::from_utf8(&v)
                     .map(|s| re.is_match(s))
                     .unwrap_or(false)
+            }
+            Op::SegmentPrefix(p) => {
+                // Split both on `/`: the prefix's segments (one trailing `/`
+                // dropped) are the value's first segments.
+                let p = low(p.strip_suffix('/').unwrap_or(p).as_bytes());
+                let ps: Vec<&[u8]> = p.split(|b| *b == b'/').collect();
+                let vs: Vec<&[u8]> = v.split(|b| *b == b'/').collect();
+                vs.len() >= ps.len() && vs[..ps.len()] == ps[..]
             }
             Op::Present(_) | Op::Cidr(_) | Op::Gt(_) | Op::Gte(_) | Op::Lt(_) | Op::Lte(_) => {
                 unreachable!()
