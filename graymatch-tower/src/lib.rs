@@ -22,6 +22,8 @@
 //! - [`otel`] (feature `otel`): the tag merged into the OpenTelemetry
 //!   context's baggage, so OTel propagators carry it, and the outcome
 //!   metrics as OpenTelemetry instruments.
+//! - [`openfeature`] (feature `openfeature`): an OpenFeature provider that
+//!   resolves flags with rule sets.
 //! - [`Counters`]: lock-free decision counts.
 //! - [`client_ip`]: the client's address for `client_ip` rules, from the
 //!   connection or from forwarding headers with trusted hops
@@ -87,6 +89,9 @@ pub mod gray;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
+#[cfg(feature = "openfeature")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openfeature")))]
+pub mod openfeature;
 #[cfg(feature = "otel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
 pub mod otel;
