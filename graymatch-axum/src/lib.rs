@@ -23,6 +23,7 @@
 //! | feature | default | enables |
 //! |---|---|---|
 //! | `yaml` | on | `RuleSet::from_yaml` |
+//! | `metrics` | on | outcome metrics per variant (`graymatch_tower::metrics`) |
 //! | `json` | | `RuleSet::from_json` |
 //! | `toml` | | `RuleSet::from_toml` |
 //! | `reqwest` | | `GrayPropagation` for outbound reqwest-middleware clients |

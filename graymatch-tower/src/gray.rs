@@ -587,8 +587,8 @@ impl OtelState {
 }
 
 /// `1xx` to `5xx` (600 and above count as `5xx`), or `error` for none.
-#[cfg(any(feature = "otel", feature = "metrics"))]
-pub(crate) fn status_class(status: Option<http::StatusCode>) -> &'static str {
+#[cfg(feature = "otel")]
+fn status_class(status: Option<http::StatusCode>) -> &'static str {
     const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
     match status {
         Some(s) => CLASSES[usize::from(s.as_u16() / 100).clamp(1, 5) - 1],
