@@ -67,8 +67,9 @@ impl GrayDecision {
         self.decision
     }
 
-    /// The tag this request carries to other services, when the layer
-    /// stored one (it always does).
+    /// The tag this request carries to other services: the one in the
+    /// task's scope, so `None` outside the handler's task (a spawned task
+    /// that was not given the scope with `graymatch_tower::scope::spawn`).
     pub fn tag(&self) -> Option<Tag> {
         self.tag
     }
@@ -114,7 +115,7 @@ impl GrayDecision {
         let decision = *parts.extensions.get::<Decision>()?;
         Some(GrayDecision {
             decision,
-            tag: parts.extensions.get::<Tag>().copied(),
+            tag: graymatch_tower::scope::current(),
             fallback: parts.extensions.get::<Fallback>().copied(),
         })
     }

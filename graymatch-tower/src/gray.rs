@@ -12,7 +12,8 @@
 //!    `header: null` or `baggage: null`, strip that carrier from incoming
 //!    requests yourself, or a handler that forwards it passes a client's
 //!    choice on to trusting services;
-//! 3. puts the [`Decision`] and the [`Tag`] in the request extensions;
+//! 3. puts the [`Decision`] in the request extensions (one insert; the
+//!    [`Tag`] is in the task's [`scope`](crate::scope) for outbound calls);
 //! 4. calls the service of the decided variant, or the default service when
 //!    that variant has none (counted as a fallback, and marked with a
 //!    [`Fallback`] extension; the tag still names the decided variant, so a
@@ -475,7 +476,6 @@ where
             .and_then(|pin| pin.set_cookie(req.headers(), decision.variant()));
         let extensions = req.extensions_mut();
         extensions.insert(decision);
-        extensions.insert(tag);
         shared.counters.record(&decision);
         let mut served = decision.variant();
         let service = match shared.routes.iter().find(|(v, _)| v == decision.variant()) {

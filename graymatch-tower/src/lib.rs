@@ -4,8 +4,8 @@
 //! - [`GrayLayer`] / [`Gray`]: around an axum `Router`, a tonic server or any
 //!   `http` tower service. Decides with a [`Matcher`](graymatch::Matcher) or
 //!   a [`SharedMatcher`](graymatch::SharedMatcher) (hot reload), writes the
-//!   tag on the request, stores the [`Decision`](graymatch::Decision) and
-//!   [`Tag`](graymatch::Tag) in its extensions, and calls the service of the
+//!   tag on the request, stores the [`Decision`](graymatch::Decision) in
+//!   its extensions, and calls the service of the
 //!   decided variant (the default's when that variant has none) with the tag
 //!   in the task's [`scope`].
 //! - [`PropagateGrayLayer`] / [`PropagateGray`]: around an outbound client

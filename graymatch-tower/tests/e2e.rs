@@ -347,11 +347,13 @@ async fn pin_cookie_is_set_until_the_browser_has_it() {
 }
 
 #[tokio::test]
-async fn decision_and_tag_are_in_the_extensions() {
+async fn decision_in_the_extensions_and_tag_in_scope() {
     let m = compile("default: stable\npropagation: { header: x-lane, baggage: lane }\n");
     let svc = GrayLayer::new(m).layer(tower::service_fn(|req: Request<()>| async move {
         let d = *req.extensions().get::<Decision>().unwrap();
-        let t = *req.extensions().get::<graymatch::Tag>().unwrap();
+        // The tag is in the task's scope (one extension insert per request).
+        assert!(req.extensions().get::<graymatch::Tag>().is_none());
+        let t = graymatch_tower::scope::current().unwrap();
         let h = req.headers().clone();
         Ok::<_, Infallible>(http::Response::new((d, t, h)))
     }));

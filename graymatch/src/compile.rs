@@ -14,6 +14,7 @@ use crate::net::Networks;
 use crate::rules::{
     Algorithm, Condition, Field, Incoming, Missing, Op, Rule, RuleSet, Sticky, Test,
 };
+use crate::scan::CookieName;
 use crate::sticky::{Murmur3, PPM};
 use crate::tag::{Tag, is_valid_name};
 use crate::typed::{Cmp, TypedTest};
@@ -317,7 +318,9 @@ fn sticky_source(place: &str, s: &Sticky) -> Result<Source, CompileError> {
     let err = |m: String| CompileError::invalid(format!("{place}: sticky"), m);
     match (&s.header, &s.cookie, &s.query) {
         (Some(h), None, None) => header_name(h).map(Source::Header).map_err(err),
-        (None, Some(c), None) => cookie_name(c).map(Source::Cookie).map_err(err),
+        (None, Some(c), None) => cookie_name(c)
+            .map(|n| Source::Cookie(CookieName::new(&n)))
+            .map_err(err),
         (None, None, Some(q)) => query_name(q).map(Source::Query).map_err(err),
         _ => Err(err("needs exactly one of header, cookie, query".into())),
     }
@@ -395,10 +398,12 @@ fn compile_cond(cond: &Condition, place: &str, depth: usize) -> Result<Cond, Com
         .map_err(|m| err("header", m))?,
         Condition::Cookie(f) => leaf(
             cookie_name(&f.name)
-                .map(if f.name_ignore_case {
-                    Source::CookieAnyCase
-                } else {
-                    Source::Cookie
+                .map(|n| {
+                    if f.name_ignore_case {
+                        Source::CookieAnyCase(n)
+                    } else {
+                        Source::Cookie(CookieName::new(&n))
+                    }
                 })
                 .map_err(|m| err("cookie", m))?,
             &f.test,

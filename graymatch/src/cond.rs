@@ -60,7 +60,7 @@ impl Leaf {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Source {
     Header(HeaderName),
-    Cookie(Box<str>),
+    Cookie(scan::CookieName),
     /// A cookie whose name compares without ASCII case.
     CookieAnyCase(Box<str>),
     Query(Box<str>),
@@ -82,7 +82,7 @@ impl Source {
     ) -> bool {
         match self {
             Source::Header(name) => req.headers().get_all(name).iter().any(|v| f(v.as_bytes())),
-            Source::Cookie(name) => scan::cookies(req.headers(), name).any(f),
+            Source::Cookie(name) => name.values(req.headers()).any(f),
             Source::CookieAnyCase(name) => scan::cookies_any_case(req.headers(), name).any(f),
             Source::Query(name) => scan::query_params(req.uri().query(), name)
                 .any(|raw| scan::with_decoded(raw, true, &mut f)),
@@ -108,7 +108,7 @@ impl Source {
     ) -> Option<T> {
         match self {
             Source::Header(name) => req.headers().get(name).map(|v| f(v.as_bytes())),
-            Source::Cookie(name) => scan::cookies(req.headers(), name).next().map(f),
+            Source::Cookie(name) => name.values(req.headers()).next().map(f),
             Source::CookieAnyCase(name) => {
                 scan::cookies_any_case(req.headers(), name).next().map(f)
             }

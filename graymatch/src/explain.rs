@@ -306,7 +306,8 @@ fn seen<R: RequestHead + ?Sized>(leaf: &Leaf, req: &R) -> String {
         return format!("{name} present");
     }
     let short = match &leaf.source {
-        Source::Cookie(c) | Source::CookieAnyCase(c) | Source::Query(c) => c.to_string(),
+        Source::Cookie(c) => c.to_string(),
+        Source::CookieAnyCase(c) | Source::Query(c) => c.to_string(),
         other => source_name(other),
     };
     if let ValueTest::Typed(t) = &leaf.test {
