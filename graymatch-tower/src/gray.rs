@@ -13,7 +13,7 @@
 //!    requests yourself, or a handler that forwards it passes a client's
 //!    choice on to trusting services;
 //! 3. puts the [`Decision`] in the request extensions (one insert; the
-//!    [`Tag`] is in the task's [`scope`](crate::scope) for outbound calls);
+//!    [`Tag`] is in the task's [`scope`] for outbound calls);
 //! 4. calls the service of the decided variant, or the default service when
 //!    that variant has none (counted as a fallback, and marked with a
 //!    [`Fallback`] extension; the tag still names the decided variant, so a

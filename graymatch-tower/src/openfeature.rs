@@ -10,7 +10,7 @@
 //! |---|---|
 //! | targeting key | a header, `x-user-id` unless [`targeting_key_header`](GraymatchProvider::targeting_key_header) says otherwise (sticky rules hash it) |
 //! | `method`, `uri` (or `path`) | the method and URI |
-//! | `client_ip` | a [`ClientIp`](graymatch::ClientIp) for `client_ip` rules |
+//! | `client_ip` | a [`ClientIp`] for `client_ip` rules |
 //! | any other string, number or boolean field | a header of that name (`cookie` is the `Cookie` header) |
 //!
 //! A field whose name or value cannot be a header is left out. The reason is
