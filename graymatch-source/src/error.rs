@@ -138,7 +138,7 @@ impl Error {
     /// ```
     /// use graymatch_source::{Feed, Format, Revision};
     ///
-    /// let feed = Feed::detached("example", Format::Yaml);
+    /// let feed = Feed::new("example", Format::Yaml);
     /// let refused = feed.offer(b"default: not valid", Revision::none());
     /// assert_eq!(refused.error().and_then(|e| e.place()), Some("default"));
     /// ```

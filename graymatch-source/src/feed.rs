@@ -395,12 +395,13 @@ impl Feed {
     /// Applying also saves the text to the backup file, when the watcher has
     /// one, and updates the metrics.
     pub fn offer(&self, text: &[u8], revision: Revision) -> Outcome {
+        let Revision { order, text: shown } = revision;
         let mut version = version_of(text);
-        if let Some(r) = &revision.text {
-            version = version.with_revision(r.clone());
+        if let Some(r) = shown {
+            version = version.with_revision(r);
         }
         let mut st = self.state();
-        if let (Some(order), Some(seen)) = (revision.order, st.seen)
+        if let (Some(order), Some(seen)) = (order, st.seen)
             && order <= seen
         {
             if st.version.as_ref() == Some(&version) {
@@ -414,7 +415,7 @@ impl Feed {
             );
             return Outcome::Stale;
         }
-        if let Some(order) = revision.order {
+        if let Some(order) = order {
             st.seen = Some(order);
         }
         if st.origin == Some(Origin::Source) && st.version.as_ref() == Some(&version) {
