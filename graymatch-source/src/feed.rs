@@ -233,7 +233,7 @@ impl fmt::Display for Status {
 
 /// Where a source hands in what it reads. Cheap to clone.
 ///
-/// The built-in sources ([`file`](crate::file), [`http`](crate::http),
+/// The built-in sources ([`file`](mod@crate::file), [`http`](crate::http),
 /// [`etcd`](crate::etcd)) use it; so can a source of your own (a
 /// configuration center's client, a webhook): call [`offer`](Feed::offer)
 /// with each text, [`source_ok`](Feed::source_ok) and

@@ -1,6 +1,6 @@
 //! Sources that keep a graymatch [`SharedMatcher`](graymatch::SharedMatcher)
 //! current across a fleet: a rules file or Kubernetes ConfigMap
-//! ([`file`]), an HTTP endpoint polled with `ETag` ([`http`]), and one etcd
+//! ([`mod@file`]), an HTTP endpoint polled with `ETag` ([`http`]), and one etcd
 //! key ([`etcd`]), each behind its feature, all with one contract.
 //!
 //! ```no_run
@@ -30,8 +30,8 @@
 //!   distinct text.
 //! - **Versions.** A rule set's version is the SHA-256 of its exact text plus
 //!   the source's own revision (etcd `mod_revision`, the `ETag`, the file's
-//!   mtime). It is readable from the matcher ([`SharedMatcher::version`]
-//!   (graymatch::SharedMatcher::version)), carried by every
+//!   mtime). It is readable from the matcher
+//!   ([`SharedMatcher::version`](graymatch::SharedMatcher::version)), carried by every
 //!   [`Decision`](graymatch::Decision) as a short id
 //!   ([`Decision::version`](graymatch::Decision::version)), shown by
 //!   [`Status`], and exported as metrics (below). `graymatch check` and

@@ -86,8 +86,8 @@ impl RuleSetVersion {
         self.revision.as_deref()
     }
 
-    /// The short, `Copy` id of this version that every [`Decision`]
-    /// (crate::Decision) of a labelled matcher carries: the first 8 bytes of
+    /// The short, `Copy` id of this version that every
+    /// [`Decision`](crate::Decision) of a labelled matcher carries: the first 8 bytes of
     /// the digest, shown as its first 12 hex digits.
     ///
     /// ```
