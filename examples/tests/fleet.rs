@@ -14,7 +14,10 @@ fn a_push_changes_all_three_instances() {
             std::env::var("GRAYMATCH_REQUIRE_SERVERS").as_deref() != Ok("1"),
             "etcd is required (GRAYMATCH_REQUIRE_SERVERS=1) but not on PATH: apt-get install etcd-server"
         );
-        eprintln!(
+        // Straight to stderr, so the line shows even when output is captured.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr().lock(),
             "skipped: a_push_changes_all_three_instances: etcd not found on PATH (Debian package etcd-server)"
         );
         return;

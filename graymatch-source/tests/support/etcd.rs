@@ -64,6 +64,13 @@ pub fn servers_required() -> bool {
     std::env::var("GRAYMATCH_REQUIRE_SERVERS").as_deref() == Ok("1")
 }
 
+/// Prints `skipped: TEST: WHY` where it is seen even when the test harness
+/// captures output (straight to the process's stderr).
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "skipped: {test}: {why}");
+}
+
 /// A single-member etcd cluster on loopback ports with its own data dir,
 /// killed (and its dir removed) on drop.
 pub struct Etcd {
@@ -83,7 +90,7 @@ impl Etcd {
                 !servers_required(),
                 "{test}: etcd is required (GRAYMATCH_REQUIRE_SERVERS=1) but not on PATH: apt-get install etcd-server"
             );
-            eprintln!("skipped: {test}: etcd not found on PATH (Debian package etcd-server)");
+            skip(test, "etcd not found on PATH (Debian package etcd-server)");
             return None;
         };
         let mut etcd = Etcd {
