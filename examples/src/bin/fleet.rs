@@ -101,7 +101,7 @@ async fn version_of_instance(http: &reqwest::Client, i: &Instance) -> String {
 }
 
 async fn run() -> Result<(), String> {
-    let _local;
+    let mut local = None;
     let etcd = match arg("--etcd") {
         Some(url) => {
             println!("etcd: {url}");
@@ -114,12 +114,12 @@ async fn run() -> Result<(), String> {
                         .to_owned(),
                 );
             }
-            let local = local_etcd::Etcd::start("fleet").ok_or("etcd could not start")?;
-            let url = local.url();
+            let started = local_etcd::Etcd::start("fleet").ok_or("etcd could not start")?;
+            let url = started.url();
             println!(
                 "etcd: {url} (a throwaway etcd-server on loopback; pass --etcd URL to use yours)"
             );
-            _local = local;
+            local = Some(started);
             url
         }
     };
@@ -210,6 +210,9 @@ async fn run() -> Result<(), String> {
     println!(
         "(the key is at revision {third}; `graymatch status --etcd {etcd} --key {KEY}` shows it)"
     );
+    // Stop the throwaway etcd (and remove its data) before saying so.
+    drop(fleet);
+    drop(local.take());
     println!("done");
     Ok(())
 }
