@@ -11,9 +11,16 @@ use crate::load::{self, Error, Format};
 pub(crate) fn run(files: &[PathBuf], format: Option<Format>) -> Result<ExitCode, Error> {
     let mut invalid = false;
     for path in files {
-        match load::rules(path, format)? {
+        let fmt = load::format_of(path, format)?;
+        let text = load::read_text(path)?;
+        let loaded = load::parse(&text, fmt).and_then(|set| {
+            let m = set.compile()?;
+            Ok((set, m))
+        });
+        match loaded {
             Ok((set, m)) => {
                 print!("{}", summary(&load::display(path), &set, &m));
+                println!("  {}", version_line(text.as_bytes()));
                 for w in warnings(&set, &m) {
                     eprintln!("{}: warning: {w}", load::display(path));
                 }
@@ -42,6 +49,13 @@ pub(crate) fn warnings(set: &RuleSet, m: &Matcher) -> Vec<String> {
         ));
     }
     w
+}
+
+/// `version: 3f2a9c1b7d4e (sha256 3f2a9c1b7d4e...)`: the id that metrics,
+/// decisions and `graymatch status` show, and the full SHA-256 of the bytes.
+pub(crate) fn version_line(text: &[u8]) -> String {
+    let v = graymatch_source::version_of(text);
+    format!("version: {} (sha256 {})", v.id(), v.hash())
 }
 
 /// The summary `check` prints for a valid rule set.

@@ -12,6 +12,8 @@
 //! graymatch fmt --check rules/*.yaml
 //! graymatch import ingress-nginx ingresses.yaml > rules.yaml
 //! kubectl get httproutes -A -o yaml | graymatch import gateway-api - > rules.yaml
+//! graymatch status --etcd http://127.0.0.1:2379 --key /graymatch/checkout
+//! graymatch push rules.yaml --etcd http://127.0.0.1:2379 --key /graymatch/checkout --revision 42
 //! ```
 //!
 //! Exit codes: 0 success; 1 an invalid rule set (`check`, `explain`,
@@ -59,6 +61,7 @@
 
 mod check;
 mod diff;
+mod etcd;
 mod explain;
 mod fmt;
 mod import;
@@ -215,6 +218,32 @@ enum Command {
         #[command(subcommand)]
         source: ImportSource,
     },
+    /// Check a rule file and write it to an etcd key, only if the key is
+    /// still at the revision you last saw (`graymatch status`; 0 creates it).
+    ///
+    /// Exits 1 when the rule set is invalid or someone pushed since (nothing
+    /// is written), 2 when etcd cannot be reached.
+    #[command(
+        after_help = "Example:\n  graymatch status --etcd http://127.0.0.1:2379 --key /graymatch/checkout\n  graymatch push rules.yaml --etcd http://127.0.0.1:2379 --key /graymatch/checkout --revision 42"
+    )]
+    Push {
+        /// The rule file; `-` reads standard input.
+        file: PathBuf,
+        #[command(flatten)]
+        etcd: EtcdKey,
+        /// The key's revision when you last looked (`graymatch status`); 0: the key must not exist.
+        #[arg(long)]
+        revision: u64,
+    },
+    /// Show the rule set stored in an etcd key: its revision, its version
+    /// (the hash watchers report) and whether it compiles.
+    #[command(
+        after_help = "Example:\n  graymatch status --etcd http://127.0.0.1:2379 --key /graymatch/checkout"
+    )]
+    Status {
+        #[command(flatten)]
+        etcd: EtcdKey,
+    },
     /// Show the share of each variant per rule over synthetic users and
     /// random draws, and what changing a percent would move.
     #[command(
@@ -275,6 +304,25 @@ struct ImportArgs {
     /// Treat warnings as errors: exit 1 and write no rule set.
     #[arg(long)]
     strict: bool,
+}
+
+/// An etcd key: `--etcd URL[,URL...] --key KEY [--format F]`.
+#[derive(clap::Args, Debug)]
+struct EtcdKey {
+    /// The etcd cluster's client URLs (comma-separated or repeated).
+    #[arg(
+        long = "etcd",
+        value_name = "URL",
+        required = true,
+        value_delimiter = ','
+    )]
+    endpoints: Vec<String>,
+    /// The key that holds the rule set.
+    #[arg(long)]
+    key: String,
+    /// The format of the rule set (default: the file's extension; yaml for `status`).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
 }
 
 /// Parses the process arguments and runs the command; the exit code to return.
@@ -341,6 +389,12 @@ pub fn run() -> ExitCode {
                 strict: common.strict,
             })
         }
+        Command::Push {
+            file,
+            etcd: e,
+            revision,
+        } => etcd::push(&file, e.format, &e.endpoints, &e.key, revision),
+        Command::Status { etcd: e } => etcd::status(e.format, &e.endpoints, &e.key),
     };
     match result {
         Ok(code) => code,

@@ -11,6 +11,7 @@
 //! | `feature_flag.provider.name` | `graymatch` |
 //! | `feature_flag.result.variant` | the decided variant |
 //! | `feature_flag.result.reason` | `targeting_match` (a rule), `default`, or `cached` (a trusted incoming tag: decided upstream) |
+//! | `feature_flag.version` | the rule set's version (12 hex digits of its SHA-256), when its source set one (graymatch-source does) |
 //!
 //! The inner service runs inside an INFO span named `gray` with the fields
 //! `gray.variant` and `gray.rule`, so every log line and child span of the
@@ -53,6 +54,7 @@ pub(crate) fn evaluated(d: &Decision) -> tracing::Span {
             feature_flag.provider.name = "graymatch",
             feature_flag.result.variant = d.variant(),
             feature_flag.result.reason = reason,
+            feature_flag.version = d.version().map(tracing::field::display),
         },
         "feature_flag.evaluation"
     );

@@ -172,10 +172,23 @@ async fn metrics_and_events_after_a_known_sequence() {
         "{series:#?}"
     );
 
+    // A versioned rule set: its events carry feature_flag.version.
+    let versioned = RuleSet::new("stable")
+        .compile()
+        .unwrap()
+        .with_version(graymatch::RuleSetVersion::new([0xab; 32]));
+    let svc = GrayLayer::new(versioned).layer(answering());
+    svc.oneshot(Request::new(())).await.unwrap();
+
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert_eq!(
         logs.matches("feature_flag.evaluation").count(),
-        15,
+        16,
+        "{logs}"
+    );
+    assert_eq!(
+        logs.matches("feature_flag.version=abababababab").count(),
+        1,
         "{logs}"
     );
     assert!(

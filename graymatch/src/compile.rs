@@ -148,6 +148,8 @@ impl Compiler {
                 .iter()
                 .filter_map(|r| r.when.as_ref())
                 .any(reads_client_ip),
+            version: None,
+            version_id: None,
         })
     }
 

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::version::VersionId;
+
 /// Which variant a request goes to, the rule that decided it, and why.
 ///
 /// Small and `Copy` (names are interned when the rule set is compiled), so it
@@ -29,14 +31,21 @@ pub struct Decision {
     variant: &'static str,
     rule: Option<&'static str>,
     reason: Reason,
+    version: Option<VersionId>,
 }
 
 impl Decision {
-    pub(crate) fn new(variant: &'static str, rule: Option<&'static str>, reason: Reason) -> Self {
+    pub(crate) fn new(
+        variant: &'static str,
+        rule: Option<&'static str>,
+        reason: Reason,
+        version: Option<VersionId>,
+    ) -> Self {
         Decision {
             variant,
             rule,
             reason,
+            version,
         }
     }
 
@@ -57,6 +66,26 @@ impl Decision {
     #[inline]
     pub fn reason(&self) -> Reason {
         self.reason
+    }
+
+    /// The version of the rule set that decided, when its matcher was
+    /// labelled with one ([`Matcher::with_version`](crate::Matcher::with_version);
+    /// `graymatch-source` labels every rule set it loads), so a log line or a
+    /// trace can say which rules routed the request.
+    ///
+    /// ```
+    /// use graymatch::{RuleSet, RuleSetVersion};
+    ///
+    /// let m = RuleSet::new("stable").compile()?;
+    /// assert_eq!(m.decide(&http::Request::new(())).version(), None);
+    /// let m = m.with_version(RuleSetVersion::new([0x5e; 32]));
+    /// let d = m.decide(&http::Request::new(()));
+    /// assert_eq!(d.version().map(|v| v.to_string()).as_deref(), Some("5e5e5e5e5e5e"));
+    /// # Ok::<(), graymatch::CompileError>(())
+    /// ```
+    #[inline]
+    pub fn version(&self) -> Option<VersionId> {
+        self.version
     }
 }
 

@@ -122,7 +122,7 @@ impl Matcher {
             && let Some(v) = self.incoming(request.headers())
         {
             return Explanation {
-                decision: Decision::new(self.variants[v], None, Reason::Propagated),
+                decision: self.decision(self.variants[v], None, Reason::Propagated),
                 rules: Vec::new(),
             };
         }
@@ -133,13 +133,13 @@ impl Matcher {
             rules.push(trace);
             if let Some(variant) = decided {
                 return Explanation {
-                    decision: Decision::new(variant, Some(rule.name), Reason::Rule),
+                    decision: self.decision(variant, Some(rule.name), Reason::Rule),
                     rules,
                 };
             }
         }
         Explanation {
-            decision: Decision::new(self.default_variant(), None, Reason::Default),
+            decision: self.decision(self.default_variant(), None, Reason::Default),
             rules,
         }
     }

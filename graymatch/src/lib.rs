@@ -8,7 +8,9 @@
 //! releases. [`RuleSet::compile`] checks it and builds a [`Matcher`];
 //! [`Matcher::decide`] returns a small `Copy` [`Decision`]; a [`Tag`] carries
 //! the decided variant to the next service in a header and a W3C `baggage`
-//! member. [`SharedMatcher`] swaps rule sets atomically for hot reload.
+//! member. [`SharedMatcher`] swaps rule sets atomically for hot reload; a
+//! [`RuleSetVersion`] labels a matcher (and its decisions) with the text it
+//! came from.
 //!
 //! ```
 //! # #[cfg(feature = "yaml")] {
@@ -148,6 +150,7 @@ pub mod tag;
 #[cfg(any(feature = "json", feature = "yaml", feature = "toml"))]
 mod text;
 mod typed;
+mod version;
 
 pub use client_ip::{ClientIp, ClientIpSource};
 pub use compile::{MAX_DEPTH, REGEX_SIZE_LIMIT};
@@ -162,6 +165,7 @@ pub use rules::{
 };
 pub use shared::SharedMatcher;
 pub use tag::Tag;
+pub use version::{RuleSetVersion, VersionId};
 
 /// Every public type is `Send + Sync + Unpin + UnwindSafe`: a stray `Rc` or
 /// `Cell` breaks the build here.
@@ -181,5 +185,7 @@ mod auto_traits {
         assert_all::<CompileError>();
         assert_all::<InvalidTag>();
         assert_all::<Explanation>();
+        assert_all::<RuleSetVersion>();
+        assert_all::<VersionId>();
     }
 }

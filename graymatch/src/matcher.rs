@@ -14,6 +14,7 @@ use crate::rules::{Algorithm, Missing, RuleSet};
 use crate::scan;
 use crate::sticky::{Murmur3, PPM};
 use crate::tag::Tag;
+use crate::version::{RuleSetVersion, VersionId};
 
 /// A compiled rule set. Immutable, `Send + Sync`, cheap to share in an
 /// `Arc`; every allocation and check happened in
@@ -43,6 +44,10 @@ pub struct Matcher {
     pub(crate) tagging: Tagging,
     pub(crate) source: RuleSet,
     pub(crate) reads_client_ip: bool,
+    /// The version of the text this matcher was compiled from, when known.
+    pub(crate) version: Option<RuleSetVersion>,
+    /// `version`'s short id, stamped on every decision.
+    pub(crate) version_id: Option<VersionId>,
 }
 
 /// Where tags are read and written.
@@ -145,7 +150,7 @@ impl Matcher {
         if self.tagging.trust
             && let Some(v) = self.incoming(request.headers())
         {
-            return Decision::new(self.variants[v], None, Reason::Propagated);
+            return self.decision(self.variants[v], None, Reason::Propagated);
         }
         for step in &self.program {
             let decided = match step {
@@ -168,11 +173,22 @@ impl Matcher {
 
     #[inline]
     fn default_decision(&self) -> Decision {
-        Decision::new(
+        self.decision(
             self.variants[usize::from(self.default)],
             None,
             Reason::Default,
         )
+    }
+
+    /// A decision of this matcher, stamped with its version.
+    #[inline]
+    pub(crate) fn decision(
+        &self,
+        variant: &'static str,
+        rule: Option<&'static str>,
+        reason: Reason,
+    ) -> Decision {
+        Decision::new(variant, rule, reason, self.version_id)
     }
 
     #[inline]
@@ -208,7 +224,7 @@ impl Matcher {
             },
         };
         let variant = rule.targets[target].0;
-        Some(Decision::new(
+        Some(self.decision(
             self.variants[usize::from(variant)],
             Some(rule.name),
             Reason::Rule,
@@ -369,6 +385,36 @@ impl Matcher {
     pub fn reads_client_ip(&self) -> bool {
         self.reads_client_ip
     }
+
+    /// This matcher, labelled with the version of the text it was compiled
+    /// from; every [`Decision`] it makes then carries the version's
+    /// [`VersionId`]. Sources (`graymatch-source`) label what they load.
+    ///
+    /// ```
+    /// use graymatch::{RuleSet, RuleSetVersion};
+    ///
+    /// let version = RuleSetVersion::new([7; 32]).with_revision("etcd revision 42");
+    /// let m = RuleSet::new("stable").compile()?.with_version(version.clone());
+    /// assert_eq!(m.version(), Some(&version));
+    /// assert_eq!(m.decide(&http::Request::new(())).version(), Some(version.id()));
+    /// # Ok::<(), graymatch::CompileError>(())
+    /// ```
+    pub fn with_version(mut self, version: RuleSetVersion) -> Self {
+        self.version_id = Some(version.id());
+        self.version = Some(version);
+        self
+    }
+
+    /// The version of the text this matcher was compiled from, if it was
+    /// labelled with one ([`with_version`](Self::with_version)).
+    ///
+    /// ```
+    /// assert!(graymatch::RuleSet::new("stable").compile()?.version().is_none());
+    /// # Ok::<(), graymatch::CompileError>(())
+    /// ```
+    pub fn version(&self) -> Option<&RuleSetVersion> {
+        self.version.as_ref()
+    }
 }
 
 impl fmt::Debug for Matcher {
@@ -381,6 +427,7 @@ impl fmt::Debug for Matcher {
                 &self.rules.iter().map(|r| r.name).collect::<Vec<_>>(),
             )
             .field("tagging", &self.tagging)
+            .field("version", &self.version)
             .finish_non_exhaustive()
     }
 }

@@ -9,6 +9,7 @@ use crate::error::CompileError;
 use crate::matcher::Matcher;
 use crate::request::RequestHead;
 use crate::rules::RuleSet;
+use crate::version::RuleSetVersion;
 
 /// A [`Matcher`] that can be replaced while requests are being decided.
 ///
@@ -83,6 +84,23 @@ impl SharedMatcher {
     /// Replaces the current matcher.
     pub fn store(&self, matcher: Matcher) {
         self.current.store(Arc::new(matcher));
+    }
+
+    /// The version of the current matcher, when it was labelled with one
+    /// ([`Matcher::with_version`]): which rule set this instance runs.
+    ///
+    /// ```
+    /// use graymatch::{RuleSet, RuleSetVersion, SharedMatcher};
+    ///
+    /// let shared = SharedMatcher::new(RuleSet::new("stable").compile()?);
+    /// assert_eq!(shared.version(), None);
+    /// let v = RuleSetVersion::new([9; 32]).with_revision("etag \"a1\"");
+    /// shared.store(RuleSet::new("gray").compile()?.with_version(v.clone()));
+    /// assert_eq!(shared.version(), Some(v));
+    /// # Ok::<(), graymatch::CompileError>(())
+    /// ```
+    pub fn version(&self) -> Option<RuleSetVersion> {
+        self.current.load().version().cloned()
     }
 
     /// Compiles `rules` and, if that succeeds, makes it current.
