@@ -274,12 +274,20 @@ impl Rabbit {
 impl Drop for Rabbit {
     fn drop(&mut self) {
         kill_group(&mut self.child);
-        // The node's private epmd outlives it as a daemon: stop it.
-        let _ = Command::new("epmd")
-            .args(["-port", &self.epmd_port.to_string(), "-kill"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        // The node's private epmd outlives it as a daemon: stop it. It
+        // refuses while it still lists the node, so retry (bounded).
+        let port = self.epmd_port.to_string();
+        for _ in 0..50 {
+            let _ = Command::new("epmd")
+                .args(["-port", &port, "-kill"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            if TcpStream::connect(("127.0.0.1", self.epmd_port)).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         if let Some(w) = &mut self.watchdog {
             let _ = w.kill();
             let _ = w.wait();
