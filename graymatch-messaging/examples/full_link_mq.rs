@@ -318,8 +318,8 @@ async fn main() {
     );
     println!();
     println!(
-        "{:<8} {:<8} {:<8} {:<10} {:<10} {}",
-        "request", "edge", "orders", "consumer", "inventory", "consistent"
+        "{:<8} {:<8} {:<8} {:<10} {:<10} consistent",
+        "request", "edge", "orders", "consumer", "inventory"
     );
     let mut consistent = 0;
     for r in &rows {
