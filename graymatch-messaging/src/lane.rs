@@ -110,7 +110,8 @@ impl Lane {
     ///
     /// ```
     /// use graymatch_messaging::Lane;
-    /// let rules = graymatch::RuleSet::from_yaml("{default: stable, variants: [stable, gray]}")?.compile()?;
+    /// let rules = std::sync::Arc::new(
+    ///     graymatch::RuleSet::from_yaml("{default: stable, variants: [stable, gray]}")?.compile()?);
     /// let err = Lane::new(rules.clone(), "orders", "blue").err().unwrap();
     /// assert_eq!(err.to_string(), "lane blue of group orders: variant blue is not declared (variants: stable, gray)");
     /// assert!(Lane::new(rules, "orders.workers", "gray").is_err());
