@@ -512,7 +512,7 @@ where
 /// Without the `metrics` feature, outcomes are not recorded.
 #[cfg(not(feature = "metrics"))]
 #[derive(Debug, Default)]
-struct Outcomes;
+struct Outcomes {}
 
 #[cfg(not(feature = "metrics"))]
 #[derive(Debug)]
@@ -572,6 +572,11 @@ impl OtelState {
 #[cfg(not(feature = "otel"))]
 struct OtelState;
 
+/// What [`OtelState::enter`] holds while the inner service is polled:
+/// nothing without the `otel` feature.
+#[cfg(not(feature = "otel"))]
+struct NoContext;
+
 #[cfg(not(feature = "otel"))]
 impl OtelState {
     #[inline]
@@ -581,7 +586,9 @@ impl OtelState {
     #[inline]
     fn fallback(_: &'static str, _: &'static str) {}
     #[inline]
-    fn enter(&self) {}
+    fn enter(&self) -> NoContext {
+        NoContext
+    }
     #[inline]
     fn finish(&mut self, _: Option<http::StatusCode>) {}
 }

@@ -131,6 +131,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod carrier;
 pub mod client_ip;
 mod compile;
 mod cond;
