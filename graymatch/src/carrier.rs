@@ -288,7 +288,7 @@ pub fn baggage<C: Extractor + ?Sized, R>(
             if bytes > BAGGAGE_MAX_BYTES + 1 {
                 return ControlFlow::Break(());
             }
-            let member = trim(member);
+            let member = scan::trim(member);
             if member.is_empty() {
                 continue;
             }
@@ -300,9 +300,9 @@ pub fn baggage<C: Extractor + ?Sized, R>(
             let Some(eq) = kv.iter().position(|&b| b == b'=') else {
                 continue;
             };
-            if trim(&kv[..eq]) == key {
+            if scan::trim(&kv[..eq]) == key {
                 if let Some(f) = f.take() {
-                    out = Some(f(trim(&kv[eq + 1..])));
+                    out = Some(f(scan::trim(&kv[eq + 1..])));
                 }
                 return ControlFlow::Break(());
             }
@@ -312,61 +312,21 @@ pub fn baggage<C: Extractor + ?Sized, R>(
     out
 }
 
-fn trim(bytes: &[u8]) -> &[u8] {
-    let is_ws = |b: &u8| *b == b' ' || *b == b'\t';
-    let start = bytes.iter().position(|b| !is_ws(b)).unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| !is_ws(b))
-        .map_or(start, |i| i + 1);
-    &bytes[start..end]
-}
-
 /// The existing `baggage` of `carrier` with every `key` member removed and
 /// `key=variant` appended, within the W3C limits: the first member that
 /// does not fit and every later one are dropped, and so is a member that is
 /// not UTF-8.
 fn merged_baggage<C: Extractor + ?Sized>(carrier: &C, key: &str, variant: &str) -> String {
-    let member_len = key.len() + 1 + variant.len();
-    let mut out = String::new();
-    let mut members = 0usize;
-    let mut full = false;
+    let mut merge = crate::tag::BaggageMerge::new(key, variant, true);
     carrier.values(BAGGAGE, &mut |line| {
-        for member in line.split(|&b| b == b',') {
-            let member = trim(member);
-            if member.is_empty() {
-                continue;
-            }
-            let kv = member.split(|&b| b == b';').next().unwrap_or(member);
-            let k = trim(kv.split(|&b| b == b'=').next().unwrap_or(kv));
-            if k == key.as_bytes() {
-                continue;
-            }
-            let Ok(member) = std::str::from_utf8(member) else {
-                continue;
-            };
-            let sep = usize::from(!out.is_empty());
-            full = full
-                || members + 1 >= BAGGAGE_MAX_MEMBERS
-                || out.len() + sep + member.len() + 1 + member_len > BAGGAGE_MAX_BYTES;
-            if full {
-                return ControlFlow::Break(());
-            }
-            if sep == 1 {
-                out.push(',');
-            }
-            out.push_str(member);
-            members += 1;
+        if merge.line(line) {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
         }
-        ControlFlow::Continue(())
     });
-    if !out.is_empty() {
-        out.push(',');
-    }
-    out.push_str(key);
-    out.push('=');
-    out.push_str(variant);
-    out
+    // Every kept member is UTF-8, and so are the key and the variant.
+    String::from_utf8(merge.finish()).unwrap_or_default()
 }
 
 impl Tag {

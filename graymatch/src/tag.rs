@@ -185,59 +185,84 @@ pub fn is_valid_name(name: &str) -> bool {
 
 const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 
-fn write_baggage(headers: &mut HeaderMap, key: &str, variant: &str) {
-    let member_len = key.len() + 1 + variant.len();
-    let mut out: Vec<u8> = Vec::new();
-    let mut members = 0usize;
-    let mut full = false;
-    let lines = headers.get_all(&BAGGAGE);
-    let mut line_count = 0;
-    for line in lines {
-        line_count += 1;
-        for member in line.as_bytes().split(|&b| b == b',') {
+/// A `baggage` value being built: the existing members with every `key`
+/// member removed, within the W3C limits (the first member that does not
+/// fit and every later one are dropped), then `key=variant`. Shared by the
+/// HTTP tag and the message carriers.
+pub(crate) struct BaggageMerge<'a> {
+    key: &'a str,
+    variant: &'a str,
+    out: Vec<u8>,
+    members: usize,
+    full: bool,
+    /// Drop members that are not UTF-8 (carriers whose values are text).
+    utf8_only: bool,
+}
+
+impl<'a> BaggageMerge<'a> {
+    pub(crate) fn new(key: &'a str, variant: &'a str, utf8_only: bool) -> Self {
+        BaggageMerge {
+            key,
+            variant,
+            out: Vec::new(),
+            members: 0,
+            full: false,
+            utf8_only,
+        }
+    }
+
+    /// Adds the members of one `baggage` line; `false` once no more fit.
+    pub(crate) fn line(&mut self, line: &[u8]) -> bool {
+        let member_len = self.key.len() + 1 + self.variant.len();
+        for member in line.split(|&b| b == b',') {
             let member = scan::trim(member);
             if member.is_empty() {
                 continue;
             }
             let kv = member.split(|&b| b == b';').next().unwrap_or(member);
             let k = scan::trim(kv.split(|&b| b == b'=').next().unwrap_or(kv));
-            if k == key.as_bytes() {
+            if k == self.key.as_bytes() || (self.utf8_only && std::str::from_utf8(member).is_err())
+            {
                 continue;
             }
-            let sep = usize::from(!out.is_empty());
-            // Once a member does not fit, it and every later one are dropped.
-            full = full
-                || members + 1 >= BAGGAGE_MAX_MEMBERS
-                || out.len() + sep + member.len() + 1 + member_len > BAGGAGE_MAX_BYTES;
-            if full {
-                continue;
+            let sep = usize::from(!self.out.is_empty());
+            self.full = self.full
+                || self.members + 1 >= BAGGAGE_MAX_MEMBERS
+                || self.out.len() + sep + member.len() + 1 + member_len > BAGGAGE_MAX_BYTES;
+            if self.full {
+                return false;
             }
             if sep == 1 {
-                out.push(b',');
+                self.out.push(b',');
             }
-            out.extend_from_slice(member);
-            members += 1;
+            self.out.extend_from_slice(member);
+            self.members += 1;
+        }
+        true
+    }
+
+    /// The value: the kept members, then `key=variant`.
+    pub(crate) fn finish(mut self) -> Vec<u8> {
+        if !self.out.is_empty() {
+            self.out.push(b',');
+        }
+        self.out.extend_from_slice(self.key.as_bytes());
+        self.out.push(b'=');
+        self.out.extend_from_slice(self.variant.as_bytes());
+        self.out
+    }
+}
+
+fn write_baggage(headers: &mut HeaderMap, key: &str, variant: &str) {
+    let mut merge = BaggageMerge::new(key, variant, false);
+    for line in headers.get_all(&BAGGAGE) {
+        if !merge.line(line.as_bytes()) {
+            break;
         }
     }
-    if line_count == 0 {
-        let mut v = String::with_capacity(member_len);
-        v.push_str(key);
-        v.push('=');
-        v.push_str(variant);
-        if let Ok(value) = HeaderValue::from_str(&v) {
-            headers.insert(BAGGAGE, value);
-        }
-        return;
-    }
-    if !out.is_empty() {
-        out.push(b',');
-    }
-    out.extend_from_slice(key.as_bytes());
-    out.push(b'=');
-    out.extend_from_slice(variant.as_bytes());
     // Kept members came from valid header values and the tag is validated,
     // so this only fails on bytes a HeaderValue never holds.
-    if let Ok(value) = HeaderValue::from_bytes(&out) {
+    if let Ok(value) = HeaderValue::from_bytes(&merge.finish()) {
         headers.insert(BAGGAGE, value);
     }
 }
