@@ -77,8 +77,10 @@ const STATUSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "error"];
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
-/// The keys of one (variant, rule, reason): built once, then looked up by
-/// the names' addresses (they are interned for the life of the process).
+/// The keys of one (variant, rule, reason): built once and kept for the
+/// life of the process, as the interned names they label are (their number
+/// is bounded by the rule sets' variants and rules), then looked up by the
+/// names' addresses.
 #[derive(Debug)]
 pub(crate) struct Keys {
     requests: [Key; 6],
@@ -88,11 +90,39 @@ pub(crate) struct Keys {
 
 type Id = (usize, usize, u8);
 
+/// Hashes an [`Id`] (two addresses and a small number) with one multiply
+/// per word: the map is looked up on every request, and SipHash's
+/// resistance to chosen keys buys nothing for addresses of interned names.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+}
+
+type IdMap = HashMap<Id, &'static Keys, std::hash::BuildHasherDefault<IdHasher>>;
+
 /// The layer's recorder of outcomes: a read-mostly cache of keys, and the
 /// matcher whose variants were last given their zero series.
 #[derive(Debug, Default)]
 pub(crate) struct Outcomes {
-    keys: ArcSwap<HashMap<Id, Arc<Keys>>>,
+    keys: ArcSwap<IdMap>,
     writing: Mutex<()>,
     seen: AtomicUsize,
 }
@@ -103,7 +133,7 @@ impl Outcomes {
     #[inline]
     pub(crate) fn observe(&self, m: &Matcher) {
         let id = std::ptr::from_ref(m) as usize;
-        if self.seen.swap(id, Ordering::Relaxed) == id {
+        if self.seen.load(Ordering::Relaxed) == id || self.seen.swap(id, Ordering::Relaxed) == id {
             return;
         }
         metrics::with_recorder(|r| {
@@ -133,7 +163,7 @@ impl Outcomes {
     /// Starts the outcome of a request: counts it in flight.
     #[inline]
     pub(crate) fn start(&self, decision: &Decision) -> InFlight {
-        let keys = self.keys(decision);
+        let keys: &'static Keys = self.keys(decision);
         metrics::with_recorder(|r| r.register_gauge(&keys.in_flight, &METADATA).increment(1.0));
         InFlight {
             keys,
@@ -147,20 +177,20 @@ impl Outcomes {
         metrics::counter!(FALLBACKS, "variant" => variant, "served" => served).increment(1);
     }
 
-    fn keys(&self, d: &Decision) -> Arc<Keys> {
+    fn keys(&self, d: &Decision) -> &'static Keys {
         let id: Id = (
             d.variant().as_ptr() as usize,
             d.rule().map_or(0, |r| r.as_ptr() as usize),
             d.reason() as u8,
         );
         if let Some(k) = self.keys.load().get(&id) {
-            return k.clone();
+            return k;
         }
         // A new combination: build its keys and publish a new map.
         let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.keys.load_full();
         if let Some(k) = current.get(&id) {
-            return k.clone();
+            return k;
         }
         let labels = |status: Option<&'static str>| {
             let mut l = vec![Label::from_static_parts("variant", d.variant())];
@@ -171,13 +201,13 @@ impl Outcomes {
             }
             l
         };
-        let keys = Arc::new(Keys {
+        let keys: &'static Keys = Box::leak(Box::new(Keys {
             requests: STATUSES.map(|s| Key::from_parts(REQUESTS, labels(Some(s)))),
             duration: Key::from_parts(DURATION, labels(None)),
             in_flight: Key::from_parts(IN_FLIGHT, labels(None)),
-        });
-        let mut next = HashMap::clone(&current);
-        next.insert(id, keys.clone());
+        }));
+        let mut next = IdMap::clone(&current);
+        next.insert(id, keys);
         self.keys.store(Arc::new(next));
         keys
     }
@@ -188,7 +218,7 @@ impl Outcomes {
 /// without a duration.
 #[derive(Debug)]
 pub(crate) struct InFlight {
-    keys: Arc<Keys>,
+    keys: &'static Keys,
     start: Instant,
     done: bool,
 }
