@@ -4,6 +4,25 @@
 use crate::error::CompileError;
 use crate::rules::RuleSet;
 
+/// The rules' names, read again leniently from text that failed to load
+/// (only to name the rule in the error): fields other than `name` are
+/// ignored, and text that does not even have this shape gives no names.
+#[derive(serde::Deserialize)]
+struct Names {
+    #[serde(default)]
+    rules: Vec<NameOnly>,
+}
+
+#[derive(serde::Deserialize)]
+struct NameOnly {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+fn names(parsed: Option<Names>) -> Vec<Option<String>> {
+    parsed.map_or_else(Vec::new, |n| n.rules.into_iter().map(|r| r.name).collect())
+}
+
 /// `rules[1].when.header` with the rule's name put in after `rules[1]`
 /// (found in `names`, the rules' names in order, when the text has them).
 fn place(path: &str, names: &[Option<String>]) -> String {
@@ -57,17 +76,10 @@ pub(crate) fn json(text: &str) -> Result<RuleSet, CompileError> {
             Ok(set)
         }
         Err(e) => {
-            let names = || -> Option<Vec<Option<String>>> {
-                let v: serde_json::Value = serde_json::from_str(text).ok()?;
-                let rules = v.get("rules")?.as_array()?;
-                Some(
-                    rules
-                        .iter()
-                        .map(|r| r.get("name")?.as_str().map(str::to_owned))
-                        .collect(),
-                )
-            };
-            let path = place(&e.path().to_string(), &names().unwrap_or_default());
+            let path = place(
+                &e.path().to_string(),
+                &names(serde_json::from_str(text).ok()),
+            );
             Err(CompileError::parse(
                 "JSON",
                 join(&path, &e.into_inner().to_string()),
@@ -82,20 +94,11 @@ pub(crate) fn yaml(text: &str) -> Result<RuleSet, CompileError> {
     // the rule's name goes in after its index.
     serde_yaml_ng::from_str(text).map_err(|e| {
         let message = e.to_string();
-        let names = || -> Option<Vec<Option<String>>> {
-            let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).ok()?;
-            let rules = v.get("rules")?.as_sequence()?;
-            Some(
-                rules
-                    .iter()
-                    .map(|r| r.get("name")?.as_str().map(str::to_owned))
-                    .collect(),
-            )
-        };
         let message = match message.split_once(": ") {
-            Some((path, rest)) if path.starts_with("rules[") && !path.contains(' ') => {
-                join(&place(path, &names().unwrap_or_default()), rest)
-            }
+            Some((path, rest)) if path.starts_with("rules[") && !path.contains(' ') => join(
+                &place(path, &names(serde_yaml_ng::from_str(text).ok())),
+                rest,
+            ),
             _ => message,
         };
         CompileError::parse("YAML", message)
@@ -116,17 +119,7 @@ pub(crate) fn toml(text: &str) -> Result<RuleSet, CompileError> {
     };
     let de = toml::Deserializer::parse(text).map_err(|e| one_line(e.message(), e.span(), ""))?;
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let names = || -> Option<Vec<Option<String>>> {
-            let v: toml::Table = toml::from_str(text).ok()?;
-            let rules = v.get("rules")?.as_array()?;
-            Some(
-                rules
-                    .iter()
-                    .map(|r| r.get("name")?.as_str().map(str::to_owned))
-                    .collect(),
-            )
-        };
-        let path = place(&e.path().to_string(), &names().unwrap_or_default());
+        let path = place(&e.path().to_string(), &names(toml::from_str(text).ok()));
         let inner = e.into_inner();
         one_line(inner.message(), inner.span(), &path)
     })
