@@ -61,7 +61,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::decision::{Decision, Reason};
 use crate::matcher::Matcher;
-use crate::scan::{self, BAGGAGE_MAX_BYTES, BAGGAGE_MAX_MEMBERS};
+use crate::scan;
 use crate::tag::Tag;
 
 /// The key of the W3C baggage header on every carrier.
@@ -277,38 +277,20 @@ pub fn baggage<C: Extractor + ?Sized, R>(
     key: &str,
     f: impl FnOnce(&[u8]) -> R,
 ) -> Option<R> {
-    let key = key.as_bytes();
+    let mut reader = scan::BaggageReader::default();
     let mut f = Some(f);
     let mut out = None;
-    let mut bytes = 0usize;
-    let mut members = 0usize;
-    carrier.values(BAGGAGE, &mut |line| {
-        for member in line.split(|&b| b == b',') {
-            bytes += member.len() + 1;
-            if bytes > BAGGAGE_MAX_BYTES + 1 {
-                return ControlFlow::Break(());
+    carrier.values(
+        BAGGAGE,
+        &mut |line| match reader.line(line, key.as_bytes()) {
+            scan::Baggage::Found(v) => {
+                out = f.take().map(|f| f(v));
+                ControlFlow::Break(())
             }
-            let member = scan::trim(member);
-            if member.is_empty() {
-                continue;
-            }
-            members += 1;
-            if members > BAGGAGE_MAX_MEMBERS {
-                return ControlFlow::Break(());
-            }
-            let kv = member.split(|&b| b == b';').next().unwrap_or(member);
-            let Some(eq) = kv.iter().position(|&b| b == b'=') else {
-                continue;
-            };
-            if scan::trim(&kv[..eq]) == key {
-                if let Some(f) = f.take() {
-                    out = Some(f(scan::trim(&kv[eq + 1..])));
-                }
-                return ControlFlow::Break(());
-            }
-        }
-        ControlFlow::Continue(())
-    });
+            scan::Baggage::Stop => ControlFlow::Break(()),
+            scan::Baggage::More => ControlFlow::Continue(()),
+        },
+    );
     out
 }
 
@@ -579,7 +561,7 @@ mod tests {
         let mut c: Vec<(String, String)> = vec![("baggage".into(), many.clone())];
         tag.inject(&mut c);
         let out = &c[0].1;
-        assert_eq!(out.split(',').count(), BAGGAGE_MAX_MEMBERS);
+        assert_eq!(out.split(',').count(), scan::BAGGAGE_MAX_MEMBERS);
         assert!(out.ends_with(",gray=gray"));
         // One member bigger than the limit: only the tag is left.
         let mut c: Vec<(String, String)> =

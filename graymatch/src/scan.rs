@@ -305,34 +305,62 @@ pub fn baggage<'a>(headers: &'a HeaderMap, key: &str) -> Option<&'a [u8]> {
 }
 
 fn baggage_in<'a>(lines: GetAll<'a, HeaderValue>, key: &[u8]) -> Option<&'a [u8]> {
-    let mut bytes = 0usize;
-    let mut members = 0usize;
+    let mut reader = BaggageReader::default();
     for line in lines {
-        let mut rest = line.as_bytes();
+        match reader.line(line.as_bytes(), key) {
+            Baggage::Found(v) => return Some(v),
+            Baggage::Stop => return None,
+            Baggage::More => {}
+        }
+    }
+    None
+}
+
+/// Reads `baggage` lines in order for one member, counting toward the W3C
+/// limits across lines: the HTTP scanner and the message carriers' share it.
+#[derive(Default)]
+pub(crate) struct BaggageReader {
+    bytes: usize,
+    members: usize,
+}
+
+/// What one `baggage` line gave.
+pub(crate) enum Baggage<'a> {
+    /// The member's raw value.
+    Found(&'a [u8]),
+    /// The limits were passed: no later member is seen.
+    Stop,
+    /// Not in this line.
+    More,
+}
+
+impl BaggageReader {
+    pub(crate) fn line<'a>(&mut self, line: &'a [u8], key: &[u8]) -> Baggage<'a> {
+        let mut rest = line;
         while !rest.is_empty() {
             let (member, tail) = split_once(rest, b',');
             rest = tail;
-            bytes += member.len() + 1;
-            if bytes > BAGGAGE_MAX_BYTES + 1 {
-                return None;
+            self.bytes += member.len() + 1;
+            if self.bytes > BAGGAGE_MAX_BYTES + 1 {
+                return Baggage::Stop;
             }
             let member = trim(member);
             if member.is_empty() {
                 continue;
             }
-            members += 1;
-            if members > BAGGAGE_MAX_MEMBERS {
-                return None;
+            self.members += 1;
+            if self.members > BAGGAGE_MAX_MEMBERS {
+                return Baggage::Stop;
             }
             let (kv, _properties) = split_once(member, b';');
             if let Some((k, v)) = split_pair(kv)
                 && trim(k) == key
             {
-                return Some(trim(v));
+                return Baggage::Found(trim(v));
             }
         }
+        Baggage::More
     }
-    None
 }
 
 /// Calls `f` with `raw` percent-decoded (and `+` as space when
