@@ -603,6 +603,24 @@ pub enum Op {
     SegmentPrefix(String),
 }
 
+/// The operations' keywords, in the order errors list them and the schema
+/// offers them ([`Op::keyword`] of each).
+const OP_KEYWORDS: [&str; 13] = [
+    "equals",
+    "in",
+    "prefix",
+    "suffix",
+    "contains",
+    "regex",
+    "present",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "cidr",
+    "segment_prefix",
+];
+
 impl Op {
     /// The operation's name as it is written in a rule file.
     ///
@@ -786,7 +804,8 @@ impl FieldRepr {
         if ops.len() != 1 {
             let found: Vec<&str> = ops.iter().map(Op::keyword).collect();
             return Err(format!(
-                "a condition needs exactly one of equals, in, prefix, suffix, contains, regex, present, gt, gte, lt, lte, cidr, segment_prefix (found {})",
+                "a condition needs exactly one of {} (found {})",
+                OP_KEYWORDS.join(", "),
                 if found.is_empty() {
                     "none".to_owned()
                 } else {
@@ -882,22 +901,7 @@ impl From<Test> for FieldRepr {
 #[cfg(feature = "schema")]
 fn leaf_schema(generator: &mut schemars::SchemaGenerator, named: bool) -> schemars::Schema {
     let mut schema = <FieldRepr as schemars::JsonSchema>::json_schema(generator);
-    let ops = [
-        "equals",
-        "in",
-        "prefix",
-        "suffix",
-        "contains",
-        "regex",
-        "present",
-        "gt",
-        "gte",
-        "lt",
-        "lte",
-        "cidr",
-        "segment_prefix",
-    ];
-    let one_of: Vec<serde_json::Value> = ops
+    let one_of: Vec<serde_json::Value> = OP_KEYWORDS
         .iter()
         .map(|op| serde_json::json!({ "required": [op] }))
         .collect();
@@ -1046,5 +1050,32 @@ impl Condition {
             Condition::Host(_) => "host",
             Condition::ClientIp(_) => "client_ip",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_keywords_list_every_op_once() {
+        let s = String::new;
+        let ops = [
+            Op::Equals(s()),
+            Op::In(vec![]),
+            Op::Prefix(s()),
+            Op::Suffix(s()),
+            Op::Contains(s()),
+            Op::Regex(s()),
+            Op::Present(true),
+            Op::Gt(s()),
+            Op::Gte(s()),
+            Op::Lt(s()),
+            Op::Lte(s()),
+            Op::Cidr(vec![]),
+            Op::SegmentPrefix(s()),
+        ];
+        let keywords: Vec<&str> = ops.iter().map(Op::keyword).collect();
+        assert_eq!(keywords, OP_KEYWORDS);
     }
 }
