@@ -147,33 +147,16 @@ fn nats_replace(map: &mut HeaderMap, key: &str, value: &str) {
     *map = out;
 }
 
-impl Extractor for NatsHeaders<&HeaderMap> {
+// Borrowed, mutably borrowed or owned: one implementation each.
+impl<H: std::borrow::Borrow<HeaderMap>> Extractor for NatsHeaders<H> {
     fn values(&self, key: &str, f: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) {
-        nats_values(self.0, key, f);
+        nats_values(self.0.borrow(), key, f);
     }
 }
 
-impl Extractor for NatsHeaders<&mut HeaderMap> {
-    fn values(&self, key: &str, f: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) {
-        nats_values(self.0, key, f);
-    }
-}
-
-impl Injector for NatsHeaders<&mut HeaderMap> {
+impl<H: std::borrow::BorrowMut<HeaderMap>> Injector for NatsHeaders<H> {
     fn replace(&mut self, key: &str, value: &str) {
-        nats_replace(self.0, key, value);
-    }
-}
-
-impl Extractor for NatsHeaders<HeaderMap> {
-    fn values(&self, key: &str, f: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) {
-        nats_values(&self.0, key, f);
-    }
-}
-
-impl Injector for NatsHeaders<HeaderMap> {
-    fn replace(&mut self, key: &str, value: &str) {
-        nats_replace(&mut self.0, key, value);
+        nats_replace(self.0.borrow_mut(), key, value);
     }
 }
 
@@ -882,18 +865,10 @@ impl Consumer {
                 }
             }
             // Its own durable, waiting up to the pull wait.
-            let batch = tokio::select! {
-                () = run::stopped(&mut stop) => break,
-                b = durables.own.batch().max_messages(self.batch).expires(self.pull_wait).messages() => b,
+            let Some(batch) = self.pull_batch(&durables.own, &mut stop).await else {
+                break;
             };
-            let mut batch = match batch {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!(error = %e, "jetstream pull failed");
-                    tokio::time::sleep(self.pull_wait).await;
-                    continue;
-                }
-            };
+            let Some(mut batch) = batch else { continue };
             while let Some(message) = batch.next().await {
                 let Ok(message) = message else { continue };
                 let (message, acker) = message.split();
@@ -919,6 +894,27 @@ impl Consumer {
         Ok(())
     }
 
+    /// A batch from `own`, waiting up to the pull wait: `None` once
+    /// stopped, `Some(None)` after a failed pull (logged and waited out).
+    async fn pull_batch(
+        &self,
+        own: &PullConsumer,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<Option<jetstream::consumer::pull::Batch>> {
+        let batch = tokio::select! {
+            () = run::stopped(stop) => return None,
+            b = own.batch().max_messages(self.batch).expires(self.pull_wait).messages() => b,
+        };
+        match batch {
+            Ok(b) => Some(Some(b)),
+            Err(e) => {
+                tracing::warn!(error = %e, "jetstream pull failed");
+                tokio::time::sleep(self.pull_wait).await;
+                Some(None)
+            }
+        }
+    }
+
     async fn js_lane<F, Fut, E>(
         self,
         durables: Durables,
@@ -935,18 +931,10 @@ impl Consumer {
     {
         let heart = self.heart(beats, instance);
         while !*stop.borrow() {
-            let batch = tokio::select! {
-                () = run::stopped(&mut stop) => break,
-                b = durables.own.batch().max_messages(self.batch).expires(self.pull_wait).messages() => b,
+            let Some(batch) = self.pull_batch(&durables.own, &mut stop).await else {
+                break;
             };
-            let mut batch = match batch {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!(error = %e, "jetstream pull failed");
-                    tokio::time::sleep(self.pull_wait).await;
-                    continue;
-                }
-            };
+            let Some(mut batch) = batch else { continue };
             while let Some(message) = batch.next().await {
                 let Ok(message) = message else { continue };
                 let (message, acker) = message.split();

@@ -154,33 +154,16 @@ fn amqp_replace(table: &mut FieldTable, key: &str, value: &str) {
     *table = FieldTable::from(map);
 }
 
-impl Extractor for AmqpHeaders<&FieldTable> {
+// Borrowed, mutably borrowed or owned: one implementation each.
+impl<T: std::borrow::Borrow<FieldTable>> Extractor for AmqpHeaders<T> {
     fn values(&self, key: &str, f: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) {
-        amqp_values(self.0, key, f);
+        amqp_values(self.0.borrow(), key, f);
     }
 }
 
-impl Extractor for AmqpHeaders<&mut FieldTable> {
-    fn values(&self, key: &str, f: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) {
-        amqp_values(self.0, key, f);
-    }
-}
-
-impl Injector for AmqpHeaders<&mut FieldTable> {
+impl<T: std::borrow::BorrowMut<FieldTable>> Injector for AmqpHeaders<T> {
     fn replace(&mut self, key: &str, value: &str) {
-        amqp_replace(self.0, key, value);
-    }
-}
-
-impl Extractor for AmqpHeaders<FieldTable> {
-    fn values(&self, key: &str, f: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) {
-        amqp_values(&self.0, key, f);
-    }
-}
-
-impl Injector for AmqpHeaders<FieldTable> {
-    fn replace(&mut self, key: &str, value: &str) {
-        amqp_replace(&mut self.0, key, value);
+        amqp_replace(self.0.borrow_mut(), key, value);
     }
 }
 
