@@ -564,7 +564,7 @@ impl OtelState {
     #[inline]
     fn finish(&mut self, status: Option<http::StatusCode>) {
         if let Some(o) = self.outcome.take() {
-            o.finish(status_class(status));
+            o.finish(crate::metrics::STATUSES[crate::metrics::status_index(status)]);
         }
     }
 }
@@ -591,16 +591,6 @@ impl OtelState {
     }
     #[inline]
     fn finish(&mut self, _: Option<http::StatusCode>) {}
-}
-
-/// `1xx` to `5xx` (600 and above count as `5xx`), or `error` for none.
-#[cfg(feature = "otel")]
-fn status_class(status: Option<http::StatusCode>) -> &'static str {
-    const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
-    match status {
-        Some(s) => CLASSES[usize::from(s.as_u16() / 100).clamp(1, 5) - 1],
-        None => "error",
-    }
 }
 
 /// `served; decided=..; rule=..` or `served; reason=..` (names are

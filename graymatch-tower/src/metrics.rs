@@ -72,7 +72,17 @@ pub const DURATION_BUCKETS: &[f64] = &[
 ];
 
 /// The status classes, in the order of [`Keys::requests`].
-const STATUSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "error"];
+pub(crate) const STATUSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "error"];
+
+/// The index in [`STATUSES`] of a response's status (600 and above count
+/// as `5xx`), or of `error` when the inner service failed.
+#[inline]
+pub(crate) fn status_index(status: Option<http::StatusCode>) -> usize {
+    match status {
+        Some(s) => usize::from(s.as_u16() / 100).clamp(1, 5) - 1,
+        None => 5,
+    }
+}
 
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
@@ -227,10 +237,7 @@ impl InFlight {
     /// Records the outcome: a status code, or `None` for an inner error.
     pub(crate) fn finish(mut self, status: Option<http::StatusCode>) {
         self.done = true;
-        let class = match status {
-            Some(s) => usize::from(s.as_u16() / 100).clamp(1, 5) - 1,
-            None => 5,
-        };
+        let class = status_index(status);
         let elapsed = self.start.elapsed().as_secs_f64();
         metrics::with_recorder(|r| {
             r.register_counter(&self.keys.requests[class], &METADATA)
