@@ -369,7 +369,10 @@ impl Matcher {
         if !self.trusts_incoming() {
             return None;
         }
+        // A halted variant's tag is not trusted: the message goes to the
+        // default, as a request would.
         self.read_tag(carrier)
+            .filter(|t| !self.halted().any(|h| h == t.variant()))
     }
 
     /// The declared variant `carrier`'s tag names, whether or not this rule

@@ -1,6 +1,8 @@
 //! Compiling a rule set: every check and every allocation happens here, and
 //! each error names the place it is about.
 
+use std::time::{Duration, SystemTime};
+
 use http::HeaderName;
 use memchr::memmem::Finder;
 use regex::RegexBuilder;
@@ -8,6 +10,7 @@ use regex::RegexBuilder;
 use crate::cond::{Cond, Leaf, Source, StrOp, StrTest, ValueTest};
 use crate::error::CompileError;
 use crate::exact::ExactIndex;
+use crate::guard::GuardSpec;
 use crate::intern::{intern, intern_header};
 use crate::matcher::{CompiledRule, Draw, ExactRun, Matcher, Step, StickyKey, Tagging};
 use crate::net::Networks;
@@ -15,6 +18,7 @@ use crate::rules::{
     Algorithm, Condition, Field, Incoming, Missing, Op, Rule, RuleSet, Sticky, Test,
 };
 use crate::scan::CookieName;
+use crate::schedule::CompiledSchedule;
 use crate::sticky::{Murmur3, PPM};
 use crate::tag::{Tag, is_valid_name};
 use crate::typed::{Cmp, TypedTest};
@@ -55,23 +59,86 @@ impl RuleSet {
     /// assert_eq!(err.to_string(), "rules[0] (canary): variant `grey` is not declared in variants");
     /// # Ok::<(), graymatch::CompileError>(())
     /// ```
+    ///
+    /// A rule with a [`schedule`](crate::Rule::schedule) gets the percent of
+    /// the step in force now (the clock is read here, never while
+    /// deciding); [`compile_at`](RuleSet::compile_at) picks the moment.
     pub fn compile(&self) -> Result<Matcher, CompileError> {
-        Compiler::new(self)?.finish(self)
+        let time = if self.rules.iter().any(|r| r.schedule.is_some()) {
+            SystemTime::now()
+        } else {
+            SystemTime::UNIX_EPOCH
+        };
+        self.compile_at(time)
+    }
+
+    /// Compiles the rule set as it stands at `time`: each scheduled rule at
+    /// the percent of its step then. [`Matcher::next_change`] tells when the
+    /// next step begins; a [`Release`](crate::Release) swaps matchers at
+    /// those moments by itself.
+    ///
+    /// # Errors
+    ///
+    /// As [`compile`](RuleSet::compile), whatever the time.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use graymatch::{Rule, RuleSet, Schedule};
+    ///
+    /// let mut rules = RuleSet::new("stable");
+    /// rules.rules.push(Rule::to("canary", "gray").sticky_header("x-user-id").schedule(
+    ///     Schedule::new("2026-11-24T10:00:00Z").step(5.0, "10m").step(20.0, "30m").last(100.0),
+    /// ));
+    /// let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_514_400);
+    /// assert_eq!(rules.compile_at(start - Duration::from_secs(1))?.schedule("canary").unwrap().percent(), 0.0);
+    /// assert_eq!(rules.compile_at(start)?.schedule("canary").unwrap().percent(), 5.0);
+    /// assert_eq!(rules.compile_at(start + Duration::from_secs(3600))?.schedule("canary").unwrap().percent(), 100.0);
+    /// # Ok::<(), graymatch::CompileError>(())
+    /// ```
+    pub fn compile_at(&self, time: SystemTime) -> Result<Matcher, CompileError> {
+        self.compile_moment(&Moment {
+            time,
+            shift: Duration::ZERO,
+            frozen: false,
+            halted: &[],
+        })
+    }
+
+    /// Compiles the rule set for a moment of a release.
+    pub(crate) fn compile_moment(&self, moment: &Moment<'_>) -> Result<Matcher, CompileError> {
+        Compiler::new(self, moment)?.finish(self)
     }
 }
 
-struct Compiler {
+/// The moment a matcher is compiled for.
+pub(crate) struct Moment<'a> {
+    /// The schedules' clock.
+    pub(crate) time: SystemTime,
+    /// How far the schedules' clock is behind the wall clock (time spent
+    /// frozen), to give the next change in wall-clock time.
+    pub(crate) shift: Duration,
+    /// The schedules are frozen: no next change.
+    pub(crate) frozen: bool,
+    /// Variants whose rules do not decide.
+    pub(crate) halted: &'a [String],
+}
+
+struct Compiler<'m> {
     variants: Vec<&'static str>,
     declared: bool,
     default: u16,
+    moment: &'m Moment<'m>,
+    next_change: Option<SystemTime>,
 }
 
-impl Compiler {
-    fn new(set: &RuleSet) -> Result<Self, CompileError> {
+impl<'m> Compiler<'m> {
+    fn new(set: &RuleSet, moment: &'m Moment<'m>) -> Result<Self, CompileError> {
         let mut c = Compiler {
             variants: Vec::new(),
             declared: set.variants.is_some(),
             default: 0,
+            moment,
+            next_change: None,
         };
         if let Some(list) = &set.variants {
             for (i, v) in list.iter().enumerate() {
@@ -128,6 +195,12 @@ impl Compiler {
             }
             rules.push(self.rule(&place, rule)?);
         }
+        let guards = self.guards(set)?;
+        let halted_variants: Box<[bool]> = self
+            .variants
+            .iter()
+            .map(|v| self.moment.halted.iter().any(|h| h == v))
+            .collect();
         let program = program(set, &rules);
         if let Some(key) = tagging.baggage {
             tagging.members = self
@@ -150,13 +223,73 @@ impl Compiler {
                 .any(reads_client_ip),
             version: None,
             version_id: None,
+            guards,
+            halted: halted_variants,
+            moment: self.moment.time,
+            next_change: if self.moment.frozen {
+                None
+            } else {
+                self.next_change.map(|t| t + self.moment.shift)
+            },
         })
+    }
+
+    fn guards(&self, set: &RuleSet) -> Result<Box<[GuardSpec]>, CompileError> {
+        let mut specs: Vec<GuardSpec> = Vec::with_capacity(set.guards.len());
+        for (i, g) in set.guards.iter().enumerate() {
+            let place = if is_valid_name(&g.variant) {
+                format!("guards[{i}] ({})", g.variant)
+            } else {
+                format!("guards[{i}]")
+            };
+            let default = self.variants[usize::from(self.default)];
+            let spec = GuardSpec::new(g, &self.variants, default).map_err(|(field, m)| {
+                if field.is_empty() {
+                    CompileError::invalid(&place, m)
+                } else {
+                    CompileError::invalid(format!("{place}.{field}"), m)
+                }
+            })?;
+            if specs.iter().any(|s| s.variant == spec.variant) {
+                return Err(CompileError::invalid(
+                    place,
+                    format!("variant `{}` is guarded twice", spec.variant),
+                ));
+            }
+            specs.push(spec);
+        }
+        Ok(specs.into_boxed_slice())
     }
 
     fn rule(&mut self, place: &str, rule: &Rule) -> Result<CompiledRule, CompileError> {
         let err = |m: String| CompileError::invalid(place, m);
+        let schedule = match (&rule.schedule, &rule.to, rule.percent) {
+            (None, ..) => None,
+            (Some(_), None, _) => {
+                return Err(err(
+                    "a schedule goes with `to` (one variant whose percent rises)".into(),
+                ));
+            }
+            (Some(_), Some(_), Some(_)) => {
+                return Err(err(
+                    "`percent` or `schedule`, not both: the schedule sets the percent".into(),
+                ));
+            }
+            (Some(s), Some(_), None) => {
+                Some(Box::new(CompiledSchedule::new(s).map_err(|(at, m)| {
+                    CompileError::invalid(format!("{place}.{at}"), m)
+                })?))
+            }
+        };
+        let scheduled = schedule.as_ref().map(|s| {
+            let (_, ppm, next) = s.at(self.moment.time);
+            if let Some(n) = next {
+                self.next_change = Some(self.next_change.map_or(n, |c| c.min(n)));
+            }
+            f64::from(ppm) / 10_000.0
+        });
         let targets: Vec<(&str, f64)> = match (&rule.to, &rule.split) {
-            (Some(to), None) => vec![(to.as_str(), rule.percent.unwrap_or(100.0))],
+            (Some(to), None) => vec![(to.as_str(), scheduled.or(rule.percent).unwrap_or(100.0))],
             (None, Some(split)) => {
                 if rule.percent.is_some() {
                     return Err(err(
@@ -175,6 +308,21 @@ impl Compiler {
             .sticky
             .as_ref()
             .map_or(Algorithm::Graymatch, |s| s.algorithm);
+        if let (Some(s), Algorithm::Unleash) = (&rule.schedule, algorithm)
+            && let Some((i, step)) = s
+                .steps
+                .iter()
+                .enumerate()
+                .find(|(_, st)| st.percent.fract() != 0.0)
+        {
+            return Err(CompileError::invalid(
+                format!("{place}.schedule.steps[{i}]"),
+                format!(
+                    "percent {} is not a whole number, as algorithm: unleash needs",
+                    step.percent
+                ),
+            ));
+        }
         let mut compiled = Vec::with_capacity(targets.len());
         let mut total: u64 = 0;
         for (to, percent) in targets {
@@ -228,11 +376,26 @@ impl Compiler {
                 })
             }
         };
+        let halted: Vec<bool> = compiled
+            .iter()
+            .map(|&(v, _)| {
+                let name = self.variants[usize::from(v)];
+                self.moment.halted.iter().any(|h| h == name)
+            })
+            .collect();
+        let halted = halted.contains(&true).then(|| halted.into_boxed_slice());
+        // Every target halted: the rule never decides, with no draw.
+        let draw = match &halted {
+            Some(h) if h.iter().all(|&x| x) => Draw::Never,
+            _ => draw,
+        };
         Ok(CompiledRule {
             name: intern(&rule.name),
             when,
             targets: compiled.into_boxed_slice(),
             draw,
+            halted,
+            schedule,
         })
     }
 }
@@ -289,7 +452,7 @@ fn check_name(place: &str, what: &str, name: &str) -> Result<(), CompileError> {
 }
 
 /// A percent as ppm: 0 to 100 with at most 4 decimals.
-fn ppm(percent: f64) -> Result<u32, String> {
+pub(crate) fn ppm(percent: f64) -> Result<u32, String> {
     if !percent.is_finite() || !(0.0..=100.0).contains(&percent) {
         return Err(format!("percent {percent} is not between 0 and 100"));
     }

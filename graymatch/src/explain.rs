@@ -162,7 +162,12 @@ impl Matcher {
             return trace;
         }
         let variant = |t: usize| self.variants[usize::from(rule.targets[t].0)];
+        let halted = |t: usize| rule.halted.as_ref().is_some_and(|h| h[t]);
         match &rule.draw {
+            Draw::Never if rule.halted.is_some() => {
+                let names: Vec<&str> = (0..rule.targets.len()).map(variant).collect();
+                trace.why = format!("halted: {} (goes on)", names.join(", "));
+            }
             Draw::Never => trace.why = "0 percent: never decides".to_owned(),
             Draw::Always => {
                 trace.decided = Some(variant(0));
@@ -222,12 +227,30 @@ impl Matcher {
                 }
                 why.push(')');
                 match drawn.landing {
+                    Landing::Target(t) if halted(t) => {
+                        let _ = write!(why, ": in {}, which is halted (goes on)", variant(t));
+                    }
                     Landing::Target(t) => trace.decided = Some(variant(t)),
                     Landing::Outside => why.push_str(": outside every target"),
                     Landing::NoKey => {}
                 }
                 trace.why = why;
             }
+        }
+        if let Some(s) = &rule.schedule {
+            let step = s.step_at(self.moment);
+            let at = match step.step() {
+                None => "before its start".to_owned(),
+                Some(i) => format!("step {} of {}", i + 1, step.steps()),
+            };
+            let next = step.next_change().map_or_else(String::new, |n| {
+                format!(", next at {}", crate::schedule::rfc3339(n))
+            });
+            let _ = write!(
+                trace.why,
+                " [schedule {at}: {} percent{next}]",
+                step.percent()
+            );
         }
         trace
     }

@@ -139,12 +139,15 @@ mod decision;
 mod error;
 mod exact;
 mod explain;
+pub mod guard;
 mod intern;
 mod matcher;
 mod net;
+mod release;
 mod request;
 mod rules;
 pub mod scan;
+pub mod schedule;
 mod shared;
 pub mod sticky;
 pub mod tag;
@@ -159,10 +162,11 @@ pub use decision::{Decision, Reason};
 pub use error::{CompileError, InvalidTag};
 pub use explain::{Explanation, RuleTrace};
 pub use matcher::Matcher;
+pub use release::{ChangedBy, Halt, Release, ReleaseEvent, ReleaseState};
 pub use request::RequestHead;
 pub use rules::{
-    Algorithm, Condition, Field, Incoming, Missing, Op, Propagation, Rule, RuleSet, Sticky, Target,
-    Test, ValueType,
+    Algorithm, Condition, Field, Guard, Incoming, Missing, Op, Propagation, Rule, RuleSet,
+    Schedule, ScheduleStep, Sticky, Target, Test, ValueType,
 };
 pub use shared::SharedMatcher;
 pub use tag::Tag;

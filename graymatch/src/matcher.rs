@@ -3,15 +3,18 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::time::SystemTime;
 
 use http::{HeaderMap, HeaderName};
 
 use crate::cond::{Cond, Source};
 use crate::decision::{Decision, Reason};
 use crate::exact::ExactIndex;
+use crate::guard::GuardSpec;
 use crate::request::RequestHead;
 use crate::rules::{Algorithm, Missing, RuleSet};
 use crate::scan;
+use crate::schedule::{CompiledSchedule, Position};
 use crate::sticky::{Murmur3, PPM};
 use crate::tag::Tag;
 use crate::version::{RuleSetVersion, VersionId};
@@ -48,6 +51,15 @@ pub struct Matcher {
     pub(crate) version: Option<RuleSetVersion>,
     /// `version`'s short id, stamped on every decision.
     pub(crate) version_id: Option<VersionId>,
+    /// The guards of the rule set.
+    pub(crate) guards: Box<[GuardSpec]>,
+    /// Per variant: halted (its rules do not decide, its tags are not
+    /// trusted).
+    pub(crate) halted: Box<[bool]>,
+    /// The schedules' clock this matcher was compiled for.
+    pub(crate) moment: SystemTime,
+    /// When a schedule's next step begins (wall clock), if one does.
+    pub(crate) next_change: Option<SystemTime>,
 }
 
 /// Where tags are read and written.
@@ -68,6 +80,11 @@ pub(crate) struct CompiledRule {
     /// Targets with their cumulative upper bound in ppm, in list order.
     pub(crate) targets: Box<[(u16, u32)]>,
     pub(crate) draw: Draw,
+    /// Per target, whether its variant is halted (a draw landing there goes
+    /// on to the next rule); `None` when no target is.
+    pub(crate) halted: Option<Box<[bool]>>,
+    /// The rule's schedule, when its percent follows one.
+    pub(crate) schedule: Option<Box<CompiledSchedule>>,
 }
 
 /// How a rule picks among its targets.
@@ -223,6 +240,11 @@ impl Matcher {
                 Landing::Outside | Landing::NoKey => return None,
             },
         };
+        if let Some(halted) = &rule.halted
+            && halted[target]
+        {
+            return None;
+        }
         let variant = rule.targets[target].0;
         Some(self.decision(
             self.variants[usize::from(variant)],
@@ -285,11 +307,11 @@ impl Matcher {
             && let Some(v) = headers.get(name)
             && let Some(i) = self.variant_index(v.as_bytes())
         {
-            return Some(i);
+            return (!self.halted[i]).then_some(i);
         }
         let key = self.tagging.baggage?;
         let raw = scan::baggage(headers, key)?;
-        scan::with_decoded(raw, false, |v| self.variant_index(v))
+        scan::with_decoded(raw, false, |v| self.variant_index(v)).filter(|&i| !self.halted[i])
     }
 
     #[inline]
@@ -414,6 +436,77 @@ impl Matcher {
     /// ```
     pub fn version(&self) -> Option<&RuleSetVersion> {
         self.version.as_ref()
+    }
+
+    /// The guards of the rule set, as compiled (a [`Release`](crate::Release)
+    /// runs them).
+    ///
+    /// ```
+    /// let m = graymatch::RuleSet::from_yaml(
+    ///     "{default: stable, rules: [{name: c, to: gray, percent: 5}], guards: [{variant: gray, max_failure_rate: 0.1}]}",
+    /// )?.compile()?;
+    /// assert_eq!(m.guards()[0].variant(), "gray");
+    /// # Ok::<(), graymatch::CompileError>(())
+    /// ```
+    pub fn guards(&self) -> &[GuardSpec] {
+        &self.guards
+    }
+
+    /// The halted variants: their rules' draws go on to the next rule and
+    /// incoming tags naming them are not trusted. A [`Release`](crate::Release)
+    /// compiles matchers with the variants its guards or operators halted.
+    ///
+    /// ```
+    /// let m = graymatch::RuleSet::new("stable").compile()?;
+    /// assert_eq!(m.halted().count(), 0);
+    /// # Ok::<(), graymatch::CompileError>(())
+    /// ```
+    pub fn halted(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.variants
+            .iter()
+            .zip(self.halted.iter())
+            .filter_map(|(v, &h)| h.then_some(*v))
+    }
+
+    /// When the next step of a schedule begins, if any rule's percent will
+    /// change (`None` with no schedule, after the last step, or while a
+    /// release is frozen). Compile again at that time (or let a
+    /// [`Release`](crate::Release) do it) to follow the schedule.
+    ///
+    /// ```
+    /// let m = graymatch::RuleSet::new("stable").compile()?;
+    /// assert_eq!(m.next_change(), None);
+    /// # Ok::<(), graymatch::CompileError>(())
+    /// ```
+    pub fn next_change(&self) -> Option<SystemTime> {
+        self.next_change
+    }
+
+    /// The moment on the schedules' clock this matcher was compiled for.
+    pub fn moment(&self) -> SystemTime {
+        self.moment
+    }
+
+    /// Where the schedule of rule `name` stands in this matcher, or `None`
+    /// when there is no such rule or it has no schedule.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// let m = graymatch::RuleSet::from_yaml(r#"
+    /// default: stable
+    /// rules:
+    ///   - name: canary
+    ///     to: gray
+    ///     schedule: { start: "2026-11-24T10:00:00Z", steps: [{ percent: 5, for: 10m }, { percent: 50 }] }
+    /// "#)?.compile_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_514_700))?;
+    /// let step = m.schedule("canary").unwrap();
+    /// assert_eq!((step.step(), step.steps(), step.percent()), (Some(0), 2, 5.0));
+    /// assert!(m.schedule("nothing").is_none());
+    /// # Ok::<(), graymatch::CompileError>(())
+    /// ```
+    pub fn schedule(&self, name: &str) -> Option<Position> {
+        let rule = self.rules.iter().find(|r| r.name == name)?;
+        Some(rule.schedule.as_ref()?.step_at(self.moment))
     }
 }
 

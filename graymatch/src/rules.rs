@@ -49,6 +49,10 @@ pub struct RuleSet {
     /// The rules, in order: the first rule that decides wins.
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// Guards that halt a gray variant whose outcomes are worse than the
+    /// default's (run by a [`Release`](crate::Release)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guards: Vec<Guard>,
 }
 
 impl RuleSet {
@@ -83,6 +87,7 @@ impl RuleSet {
             variants: None,
             propagation: Propagation::default(),
             rules: Vec::new(),
+            guards: Vec::new(),
         }
     }
 
@@ -227,6 +232,10 @@ pub struct Rule {
     /// Makes the weight draw a hash of a request key instead of random.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sticky: Option<Sticky>,
+    /// Makes [`to`](Rule::to)'s percent follow steps in time, instead of
+    /// [`percent`](Rule::percent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
 }
 
 impl Rule {
@@ -244,6 +253,7 @@ impl Rule {
             percent: None,
             split: None,
             sticky: None,
+            schedule: None,
         }
     }
 
@@ -262,6 +272,7 @@ impl Rule {
             percent: None,
             split: Some(targets.into_iter().collect()),
             sticky: None,
+            schedule: None,
         }
     }
 
@@ -305,6 +316,22 @@ impl Rule {
         self
     }
 
+    /// Makes the percent follow `schedule` (and clears [`percent`](Rule::percent)).
+    ///
+    /// ```
+    /// use graymatch::{Rule, Schedule};
+    /// let rule = Rule::to("canary", "gray")
+    ///     .sticky_header("x-user-id")
+    ///     .schedule(Schedule::new("2026-11-24T10:00:00Z").step(5.0, "10m").step(20.0, "30m").last(100.0));
+    /// assert_eq!(rule.schedule.unwrap().steps.len(), 3);
+    /// ```
+    #[must_use]
+    pub fn schedule(mut self, schedule: Schedule) -> Self {
+        self.percent = None;
+        self.schedule = Some(schedule);
+        self
+    }
+
     /// Sets the sticky key and its options.
     ///
     /// ```
@@ -317,6 +344,155 @@ impl Rule {
     pub fn sticky(mut self, sticky: Sticky) -> Self {
         self.sticky = Some(sticky);
         self
+    }
+}
+
+/// A percent that rises in steps from a start time: every instance computes
+/// the same step from its clock, so a fleet moves together with no
+/// coordinator.
+///
+/// Before `start` the rule sends no traffic; each step holds for its `for`;
+/// after the last step (whose `for` may be left out) its percent holds.
+/// Percents never go down, so with a sticky key a rising step only adds
+/// users.
+///
+/// ```yaml
+/// schedule:
+///   start: 2026-11-24T10:00:00Z
+///   steps:
+///     - { percent: 5, for: 10m }
+///     - { percent: 20, for: 30m }
+///     - { percent: 50, for: 1h }
+///     - { percent: 100 }
+/// ```
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    /// When the first step begins: an RFC 3339 time with an offset
+    /// (`2026-11-24T10:00:00Z`, `2026-11-24T18:00:00+08:00`).
+    pub start: String,
+    /// The steps, in order, each at least the percent of the one before.
+    pub steps: Vec<ScheduleStep>,
+}
+
+impl Schedule {
+    /// A schedule starting at `start` (RFC 3339), with no steps yet.
+    ///
+    /// ```
+    /// let s = graymatch::Schedule::new("2026-11-24T10:00:00Z").step(5.0, "10m").last(100.0);
+    /// assert_eq!(s.steps[0].duration.as_deref(), Some("10m"));
+    /// assert_eq!(s.steps[1].duration, None);
+    /// ```
+    pub fn new(start: impl Into<String>) -> Self {
+        Schedule {
+            start: start.into(),
+            steps: Vec::new(),
+        }
+    }
+
+    /// Adds a step of `percent` that holds for `duration` (`10m`, `1h30m`,
+    /// `90s`).
+    #[must_use]
+    pub fn step(mut self, percent: f64, duration: impl Into<String>) -> Self {
+        self.steps.push(ScheduleStep {
+            percent,
+            duration: Some(duration.into()),
+        });
+        self
+    }
+
+    /// Adds the last step, which holds from then on.
+    #[must_use]
+    pub fn last(mut self, percent: f64) -> Self {
+        self.steps.push(ScheduleStep {
+            percent,
+            duration: None,
+        });
+        self
+    }
+}
+
+/// One step of a [`Schedule`]: a percent and how long it holds.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleStep {
+    /// The percent of the rule's `to` during this step, 0 to 100 with at
+    /// most 4 decimals.
+    pub percent: f64,
+    /// How long the step holds (`10m`, `1h30m`, `90s`, `2d`); only the last
+    /// step may leave it out.
+    #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+}
+
+/// A guard on a gray variant: over a sliding window, its failure rate and
+/// latency are compared with the default variant's, and when a threshold is
+/// crossed the variant is halted (its rules stop deciding) until an
+/// operator resumes it or a new rule-set version arrives.
+///
+/// A failure is a `5xx` response or an error from the service. At least one
+/// threshold must be set.
+///
+/// ```yaml
+/// guards:
+///   - variant: gray
+///     window: 60s
+///     min_requests: 100
+///     max_failure_rate: 0.05     # more than 5 % of gray's requests fail
+///     max_failure_ratio: 2       # gray fails twice as often as the default
+///     max_p99: 800ms             # gray's p99 latency is above 800 ms
+/// ```
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Guard {
+    /// The guarded variant: a variant of the rule set, not the default.
+    pub variant: String,
+    /// The sliding window judged (`60s` when absent), 1 s to 1 day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    /// The requests the variant (and, for ratios, the default) must have in
+    /// the window before it is judged (100 when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_requests: Option<u32>,
+    /// Trips when more than this share (0 to 1) of the variant's requests
+    /// fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failure_rate: Option<f64>,
+    /// Trips when the variant's failure rate is more than this many times
+    /// the default's (at least 1; both rates add-one smoothed, so a default
+    /// with no failures does not make one gray failure infinitely worse).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failure_ratio: Option<f64>,
+    /// Trips when the variant's p99 latency is above this (`800ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_p99: Option<String>,
+    /// Trips when the variant's p99 latency is more than this many times
+    /// the default's (at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_p99_ratio: Option<f64>,
+}
+
+impl Guard {
+    /// A guard on `variant` with no thresholds yet (set at least one).
+    ///
+    /// ```
+    /// let mut g = graymatch::Guard::new("gray");
+    /// g.max_failure_rate = Some(0.05);
+    /// assert_eq!(g.window, None);
+    /// ```
+    pub fn new(variant: impl Into<String>) -> Self {
+        Guard {
+            variant: variant.into(),
+            window: None,
+            min_requests: None,
+            max_failure_rate: None,
+            max_failure_ratio: None,
+            max_p99: None,
+            max_p99_ratio: None,
+        }
     }
 }
 
