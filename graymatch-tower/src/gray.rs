@@ -80,7 +80,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use graymatch::{ClientIpSource, Decision, Matcher, SharedMatcher, Tag};
+use graymatch::{ClientIpSource, Decision, Matcher, Release, SharedMatcher, Tag};
 use http::{HeaderName, HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower::util::{Oneshot, ServiceExt};
@@ -91,6 +91,7 @@ use crate::counters::Counters;
 #[cfg(feature = "metrics")]
 use crate::metrics::{InFlight, Outcomes};
 use crate::pin::PinCookie;
+use crate::release::Ticket;
 use crate::scope::{self, Scoped};
 
 /// Put in a request's extensions when the decided variant has no service of
@@ -196,6 +197,7 @@ pub struct GrayLayer<S> {
     counters: Counters,
     client_ip: ClientIpSource,
     served_header: Option<HeaderName>,
+    release: Option<Release>,
 }
 
 impl<S> GrayLayer<S> {
@@ -209,6 +211,20 @@ impl<S> GrayLayer<S> {
             counters: Counters::new(),
             client_ip: ClientIpSource::Peer,
             served_header: None,
+            release: None,
+        }
+    }
+
+    /// A layer deciding with `release`'s matcher (its schedules step and
+    /// its halts apply at once) that counts each response against the
+    /// variant that served it, for the release's guards, and logs and
+    /// exports the release's changes ([`crate::release::observe`]). See
+    /// [`crate::release`] for what counts as a failure.
+    pub fn release(release: &Release) -> Self {
+        crate::release::observe(release);
+        GrayLayer {
+            release: Some(release.clone()),
+            ..GrayLayer::new(release.matcher())
         }
     }
 
@@ -316,6 +332,7 @@ impl<S: Clone> Clone for GrayLayer<S> {
             counters: self.counters.clone(),
             client_ip: self.client_ip.clone(),
             served_header: self.served_header.clone(),
+            release: self.release.clone(),
         }
     }
 }
@@ -371,6 +388,7 @@ impl<S: Clone> Layer<S> for GrayLayer<S> {
                 client_ip: self.client_ip.clone(),
                 served_header: self.served_header.clone(),
                 outcomes: Outcomes::default(),
+                release: self.release.clone(),
             }),
         }
     }
@@ -391,6 +409,7 @@ struct Shared<S> {
     client_ip: ClientIpSource,
     served_header: Option<HeaderName>,
     outcomes: Outcomes,
+    release: Option<Release>,
 }
 
 impl<S> Gray<S> {
@@ -498,11 +517,18 @@ where
             .served_header
             .as_ref()
             .map(|name| (name.clone(), served_value(&decision, served)));
+        // Counted against the decided variant: handlers that branch on the
+        // decision (no routes) are that variant's code.
+        let guard = shared
+            .release
+            .as_ref()
+            .map(|r| Ticket::new(r, decision.variant()));
         ResponseFuture {
             inner: scope::scope(tag, service.oneshot(req)),
             set_cookie,
             served_header,
             in_flight: Some(in_flight),
+            guard,
             span,
             otel,
         }
@@ -623,6 +649,7 @@ pin_project! {
         set_cookie: Option<HeaderValue>,
         served_header: Option<(HeaderName, HeaderValue)>,
         in_flight: Option<InFlight>,
+        guard: Option<Ticket>,
         span: tracing::Span,
         otel: OtelState,
     }
@@ -643,12 +670,18 @@ where
                 if let Some(f) = this.in_flight.take() {
                     f.finish(Some(res.status()));
                 }
+                if let Some(t) = this.guard.take() {
+                    t.finish(Some((res.status(), res.headers())));
+                }
                 this.otel.finish(Some(res.status()));
                 res
             }
             Err(e) => {
                 if let Some(f) = this.in_flight.take() {
                     f.finish(None);
+                }
+                if let Some(t) = this.guard.take() {
+                    t.finish(None);
                 }
                 this.otel.finish(None);
                 return Poll::Ready(Err(e));

@@ -24,6 +24,10 @@
 //!   metrics as OpenTelemetry instruments.
 //! - [`openfeature`] (feature `openfeature`): an OpenFeature provider that
 //!   resolves flags with rule sets.
+//! - [`release`]: [`GrayLayer::release`] runs a
+//!   [`Release`](graymatch::Release): scheduled steps, and guards fed with
+//!   each response that halt a failing variant; its changes logged and
+//!   exported.
 //! - [`Counters`]: lock-free decision counts.
 //! - [`client_ip`]: the client's address for `client_ip` rules, from the
 //!   connection or from forwarding headers with trusted hops
@@ -97,6 +101,7 @@ pub mod openfeature;
 pub mod otel;
 mod pin;
 pub mod propagate;
+pub mod release;
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub mod reqwest;
