@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use graymatch::{RuleSetVersion, SharedMatcher};
+use graymatch::{Release, RuleSet, RuleSetVersion, SharedMatcher};
 use tokio::sync::watch;
 
 use crate::error::Error;
@@ -273,7 +273,7 @@ struct Inner {
 
 #[derive(Default)]
 struct State {
-    shared: Option<SharedMatcher>,
+    release: Option<Release>,
     origin: Option<Origin>,
     version: Option<RuleSetVersion>,
     /// The highest ordered revision offered by the source (applied or not).
@@ -355,7 +355,32 @@ impl Feed {
 
     /// The shared matcher the texts are swapped into, once one was applied.
     pub fn matcher(&self) -> Option<SharedMatcher> {
-        self.state().shared.clone()
+        self.state().release.as_ref().map(Release::matcher)
+    }
+
+    /// The release the texts are put in force through (its schedules,
+    /// guards and halts), once one was applied.
+    pub fn release(&self) -> Option<Release> {
+        self.state().release.clone()
+    }
+
+    /// Puts `set` in force in the release (made on first use).
+    fn put(
+        st: &mut State,
+        set: RuleSet,
+        version: &RuleSetVersion,
+    ) -> Result<(), graymatch::CompileError> {
+        match &st.release {
+            Some(release) => release.set_rules(set, Some(version.clone())),
+            None => {
+                let release = Release::new(set, Some(version.clone()))?;
+                if let Err(e) = release.run_clock() {
+                    tracing::error!("cannot start the schedule clock thread: {e}");
+                }
+                st.release = Some(release);
+                Ok(())
+            }
+        }
     }
 
     /// The version in force, if any.
@@ -425,7 +450,7 @@ impl Feed {
             self.inner
                 .format
                 .parse(t)
-                .and_then(|set| set.compile())
+                .and_then(|set| Self::put(&mut st, set, &version))
                 .map_err(|e| Error::rules(&self.inner.location, e))
         });
         match compiled {
@@ -448,13 +473,8 @@ impl Feed {
                 }
                 Outcome::Refused(error)
             }
-            Ok(matcher) => {
+            Ok(()) => {
                 st.refused = None;
-                let matcher = matcher.with_version(version.clone());
-                match &st.shared {
-                    Some(shared) => shared.store(matcher),
-                    None => st.shared = Some(SharedMatcher::new(matcher)),
-                }
                 let previous = st.version.replace(version.clone());
                 st.origin = Some(Origin::Source);
                 st.last_ok = true;
@@ -500,16 +520,14 @@ impl Feed {
         if let Some(r) = revision {
             version = version.with_revision(r);
         }
-        let matcher = format
+        let set = format
             .parse(text)
-            .and_then(|s| s.compile())
-            .map_err(|e| Error::rules(origin.as_str(), e))?
-            .with_version(version.clone());
+            .map_err(|e| Error::rules(origin.as_str(), e))?;
         let mut st = self.state();
-        if st.shared.is_some() {
+        if st.release.is_some() {
             return Ok(None);
         }
-        st.shared = Some(SharedMatcher::new(matcher));
+        Self::put(&mut st, set, &version).map_err(|e| Error::rules(origin.as_str(), e))?;
         st.version = Some(version.clone());
         st.origin = Some(origin);
         st.last_ok = true;

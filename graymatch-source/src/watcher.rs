@@ -5,7 +5,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use graymatch::{RuleSet, RuleSetVersion, SharedMatcher};
+use graymatch::{Release, RuleSet, RuleSetVersion, SharedMatcher};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -227,12 +227,17 @@ impl<S: Source> Builder<S> {
                 }
             }
         }
-        let Some(shared) = feed.matcher() else {
+        let Some(release) = feed.release() else {
             task.abort();
             return Err(Error::no_rules(tried.join("; ")));
         };
         readiness.set();
-        Ok(Watcher { feed, shared, task })
+        Ok(Watcher {
+            feed,
+            shared: release.matcher(),
+            release,
+            task,
+        })
     }
 }
 
@@ -262,6 +267,7 @@ impl<S: Source> Builder<S> {
 pub struct Watcher {
     feed: Feed,
     shared: SharedMatcher,
+    release: Release,
     task: JoinHandle<()>,
 }
 
@@ -291,6 +297,14 @@ impl Watcher {
     /// The shared matcher this watcher keeps current (clones share it).
     pub fn matcher(&self) -> SharedMatcher {
         self.shared.clone()
+    }
+
+    /// The release the rules are in force through: its schedules step on
+    /// time (a clock thread runs while the watcher does), its guards halt
+    /// failing variants (give it to `graymatch_tower::GrayLayer::release`),
+    /// and each new version starts from a fresh state.
+    pub fn release(&self) -> Release {
+        self.release.clone()
     }
 
     /// The version in force.

@@ -50,6 +50,7 @@
 //! ```
 
 mod client;
+pub mod halt;
 
 use std::time::Duration;
 
@@ -75,6 +76,7 @@ pub struct EtcdSource {
     key: String,
     resync: Duration,
     backoff: (Duration, Duration),
+    share_halts: bool,
 }
 
 /// Why a watch ended.
@@ -114,7 +116,25 @@ impl EtcdSource {
             key,
             resync: Duration::from_secs(30),
             backoff: (Duration::from_millis(100), Duration::from_secs(5)),
+            share_halts: false,
         })
+    }
+
+    /// Shares the release's halts with the fleet through the marker key
+    /// ([`halt::marker_key`]): this instance's guard trips (and its
+    /// `Release::halt`/`resume` calls) are written there, and every halt or
+    /// resume written there by another instance or by `graymatch halt` /
+    /// `graymatch resume` is applied here, so one instance that sees a
+    /// failing variant halts the whole fleet. See [`halt`] for the marker.
+    ///
+    /// ```
+    /// let source = graymatch_source::etcd::EtcdSource::new(["http://127.0.0.1:2379"], "/graymatch/checkout")?
+    ///     .share_halts();
+    /// # Ok::<(), graymatch_source::Error>(())
+    /// ```
+    pub fn share_halts(mut self) -> Self {
+        self.share_halts = true;
+        self
     }
 
     /// How often the watched member is asked for the key, to find a stalled
@@ -234,6 +254,23 @@ impl Source for EtcdSource {
     }
 
     async fn run(self, feed: Feed) {
+        if self.share_halts {
+            let marker = halt::follow(
+                self.client.clone(),
+                halt::marker_key(&self.key),
+                feed.clone(),
+                self.backoff,
+            );
+            tokio::join!(self.follow(feed), marker);
+        } else {
+            self.follow(feed).await;
+        }
+    }
+}
+
+impl EtcdSource {
+    /// Follows the rules key for the life of the source.
+    async fn follow(&self, feed: Feed) {
         let mut backoff = Backoff::new(self.backoff.0, self.backoff.1);
         let endpoints = self.client.endpoints().len();
         let mut endpoint = 0;
