@@ -322,8 +322,11 @@ async fn bodies_up_to_the_limit_are_copied_byte_exact() {
         .build()
         .unwrap();
     let stats = layer.stats().clone();
-    let echo = Router::new().route("/echo", post(|body: Bytes| async move { body }));
-    let addr = serve(layer.layer(echo)).await;
+    // As an axum app adds it: Router::layer.
+    let echo = Router::new()
+        .route("/echo", post(|body: Bytes| async move { body }))
+        .layer(layer);
+    let addr = serve(echo).await;
     let client = client();
     let bytes = |n: usize, seed: u8| -> Bytes {
         (0..n)
