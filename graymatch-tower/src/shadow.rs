@@ -32,7 +32,9 @@
 //!   fires). The shadow service's response body is read and dropped. The
 //!   worker is spawned on the tokio runtime of the first request to be
 //!   copied, and ends when the layer, its services and their pending copies
-//!   are all dropped.
+//!   are all dropped. The timeout needs the runtime's time driver
+//!   (`#[tokio::main]` and `#[tokio::test]` turn it on; a hand-built
+//!   runtime needs `enable_time` or `enable_all`).
 //!
 //! Memory held for copies is thus bounded by
 //! `(queue + concurrency) × body_limit`, plus the buffers of requests whose
@@ -57,7 +59,10 @@
 //! must set the scheme and authority itself (see the test
 //! `graymatch-tower/tests/shadow.rs` for a hyper client behind
 //! `tower::util::MapRequest`). The primary request is unchanged: no tag, no
-//! marker, no extension; the shadow decision stays inside this layer.
+//! marker, no decision in its extensions; the shadow decision stays inside
+//! this layer. (When the shadow rule set has `client_ip` rules, the
+//! client's [`ClientIp`](graymatch::ClientIp) is put in the extensions, as
+//! [`GrayLayer`](crate::GrayLayer) does.)
 //!
 //! # Outcomes
 //!
@@ -855,8 +860,8 @@ impl Shared {
     }
 }
 
-/// Whether `name` is a hop-by-hop header (RFC 9110 section 7.6.1, and the
-/// older `Keep-Alive` and `Proxy-Connection`).
+/// Whether `name` is a hop-by-hop header (RFC 9110 section 7.6.1, with
+/// `Transfer-Encoding` and the older `Keep-Alive` and `Proxy-Connection`).
 fn is_hop_by_hop(name: &HeaderName) -> bool {
     [
         header::CONNECTION,
@@ -864,7 +869,6 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
         header::TRAILER,
         header::TRANSFER_ENCODING,
         header::UPGRADE,
-        header::PROXY_AUTHENTICATE,
     ]
     .contains(name)
         || name.as_str() == "keep-alive"
