@@ -353,10 +353,15 @@ impl<S> fmt::Debug for GrayLayer<S> {
 impl MatcherSource {
     /// Whether the matcher in force knows `variant`.
     fn knows(&self, variant: &str) -> bool {
-        let knows = |m: &Matcher| m.variants().any(|v| v == variant);
+        self.with_matcher(|m| m.variants().any(|v| v == variant))
+    }
+
+    /// Runs `f` with the matcher in force.
+    #[inline]
+    pub(crate) fn with_matcher<R>(&self, f: impl FnOnce(&Matcher) -> R) -> R {
         match &self.0 {
-            SourceInner::Fixed(m) => knows(m),
-            SourceInner::Shared(s) => knows(&s.load()),
+            SourceInner::Fixed(m) => f(m),
+            SourceInner::Shared(s) => f(&s.load()),
         }
     }
 }

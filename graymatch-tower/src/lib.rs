@@ -28,6 +28,10 @@
 //!   [`Release`](graymatch::Release): scheduled steps, and guards fed with
 //!   each response that halt a failing variant; its changes logged and
 //!   exported.
+//! - [`shadow::ShadowLayer`] / [`shadow::Shadow`]: shadow traffic. Copies
+//!   a share of requests, chosen by rules, to another variant's service
+//!   through a bounded queue and drops its answers; the primary never
+//!   waits for a copy.
 //! - [`Counters`]: lock-free decision counts.
 //! - [`client_ip`]: the client's address for `client_ip` rules, from the
 //!   connection or from forwarding headers with trusted hops
@@ -106,6 +110,7 @@ pub mod release;
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub mod reqwest;
 pub mod scope;
+pub mod shadow;
 
 pub use counters::{Counters, Snapshot};
 pub use gray::{Fallback, Gray, GrayLayer, MatcherSource};
@@ -114,6 +119,7 @@ pub use propagate::{PropagateGray, PropagateGrayLayer};
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub use reqwest::GrayPropagation;
+pub use shadow::{Shadow, ShadowError, ShadowLayer};
 
 /// Every public type is `Send + Sync` when its inner service is.
 #[allow(dead_code)]
@@ -122,6 +128,7 @@ mod auto_traits {
 
     fn assert_all<T: Send + Sync + Unpin>() {}
     fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>() {}
 
     fn check() {
         assert_all::<GrayLayer<()>>();
@@ -132,5 +139,11 @@ mod auto_traits {
         assert_all::<PinCookie>();
         assert_all::<MatcherSource>();
         assert_send_sync::<gray::ResponseFuture<std::future::Ready<()>>>();
+        assert_all::<ShadowLayer>();
+        assert_all::<Shadow<()>>();
+        assert_all::<shadow::ShadowStats>();
+        assert_send::<shadow::ShadowBuilder>();
+        assert_all::<shadow::RequestBody<()>>();
+        assert_send_sync::<shadow::ResponseFuture<std::future::Ready<()>>>();
     }
 }

@@ -8,6 +8,9 @@
 //! | `graymatch_request_duration_seconds` | histogram | `variant` | time from the decision to the response head |
 //! | `graymatch_requests_in_flight` | gauge | `variant` | requests being served |
 //! | `graymatch_fallbacks_total` | counter | `variant`, `served` | requests of a variant with no service of its own, served by the default's |
+//! | `graymatch_shadow_requests_total` | counter | `variant`, `side`, `status` | requests copied by a [`ShadowLayer`](crate::shadow::ShadowLayer): each side (`primary`, `shadow`) by status class |
+//! | `graymatch_shadow_request_duration_seconds` | histogram | `variant`, `side` | time to the response head on each side of a copied request |
+//! | `graymatch_shadow_dropped_total` | counter | `variant`, `reason` | copies not sent or abandoned (`queue_full`, `body_too_large`, `timeout`, `incomplete`, `no_service`, `no_worker`) |
 //!
 //! Labels are variant and rule names only (never paths or header values),
 //! so the number of series is bounded by the rule set. Every declared
@@ -64,6 +67,16 @@ pub const IN_FLIGHT: &str = "graymatch_requests_in_flight";
 /// `graymatch_fallbacks_total`: requests served by the default's service
 /// because their variant has none.
 pub const FALLBACKS: &str = "graymatch_fallbacks_total";
+
+/// `graymatch_shadow_requests_total`: mirrored requests by shadow variant,
+/// side (`primary` or `shadow`) and status class; see [`crate::shadow`].
+pub const SHADOW_REQUESTS: &str = "graymatch_shadow_requests_total";
+/// `graymatch_shadow_request_duration_seconds`: time to the response head of
+/// mirrored requests, by shadow variant and side.
+pub const SHADOW_DURATION: &str = "graymatch_shadow_request_duration_seconds";
+/// `graymatch_shadow_dropped_total`: copies not sent or abandoned, by shadow
+/// variant and reason.
+pub const SHADOW_DROPPED: &str = "graymatch_shadow_dropped_total";
 
 /// The bucket bounds (seconds) OpenTelemetry's semantic conventions give
 /// `http.server.request.duration`.
