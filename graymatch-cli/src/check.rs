@@ -89,6 +89,36 @@ pub(crate) fn summary(name: &str, set: &RuleSet, m: &Matcher) -> String {
     }
     for (i, rule) in set.rules.iter().enumerate() {
         let _ = writeln!(out, "    {}. {}", i + 1, describe(rule));
+        if let Some(pos) = m.schedule(&rule.name) {
+            let step = match pos.step() {
+                None => "before its start".to_owned(),
+                Some(i) => format!("step {} of {}", i + 1, pos.steps()),
+            };
+            let _ = writeln!(out, "       now: {step}, {}%", pos.percent());
+        }
+    }
+    for g in m.guards() {
+        let mut limits = Vec::new();
+        if let Some(r) = g.max_failure_rate() {
+            limits.push(format!("failure rate > {}%", r * 100.0));
+        }
+        if let Some(r) = g.max_failure_ratio() {
+            limits.push(format!("failure rate > {r}x the default's"));
+        }
+        if let Some(d) = g.max_p99() {
+            limits.push(format!("p99 > {d:?}"));
+        }
+        if let Some(r) = g.max_p99_ratio() {
+            limits.push(format!("p99 > {r}x the default's"));
+        }
+        let _ = writeln!(
+            out,
+            "  guard: {} halts on {} over {:?} (at least {} requests)",
+            g.variant(),
+            limits.join(" or "),
+            g.window(),
+            g.min_requests()
+        );
     }
     out
 }
@@ -97,9 +127,27 @@ pub(crate) fn summary(name: &str, set: &RuleSet, m: &Matcher) -> String {
 pub(crate) fn describe(rule: &Rule) -> String {
     let mut s = format!("{} -> ", rule.name);
     match (&rule.to, &rule.split) {
-        (Some(to), _) => {
-            let _ = write!(s, "{to} {}%", rule.percent.unwrap_or(100.0));
-        }
+        (Some(to), _) => match &rule.schedule {
+            Some(schedule) => {
+                let steps: Vec<String> = schedule
+                    .steps
+                    .iter()
+                    .map(|st| match &st.duration {
+                        Some(d) => format!("{}% for {d}", st.percent),
+                        None => format!("{}%", st.percent),
+                    })
+                    .collect();
+                let _ = write!(
+                    s,
+                    "{to} on a schedule from {}: {}",
+                    schedule.start,
+                    steps.join(", then ")
+                );
+            }
+            None => {
+                let _ = write!(s, "{to} {}%", rule.percent.unwrap_or(100.0));
+            }
+        },
         (None, Some(split)) => {
             let parts: Vec<String> = split
                 .iter()

@@ -102,3 +102,96 @@ pub(crate) fn status(
         }
     }
 }
+
+/// Prints a release state: its halted variants and its schedules' clock.
+fn show_state(state: &graymatch::ReleaseState) {
+    if state.halted.is_empty() {
+        println!("  nothing halted");
+    }
+    for h in &state.halted {
+        println!(
+            "  halted {} since {}: {}",
+            h.variant,
+            graymatch::schedule::rfc3339(h.at),
+            h.reason
+        );
+    }
+    if let Some(t) = state.frozen_at {
+        println!(
+            "  schedules frozen since {}",
+            graymatch::schedule::rfc3339(t)
+        );
+    }
+    if !state.paused.is_zero() {
+        println!(
+            "  schedules run {}s behind the clock (time spent frozen)",
+            state.paused.as_secs()
+        );
+    }
+}
+
+/// `graymatch halt` without a variant: shows the fleet's halt marker.
+pub(crate) fn halts(endpoints: &[String], key: &str) -> Result<ExitCode, Error> {
+    use graymatch_source::etcd::halt;
+    let etcd = client(endpoints)?;
+    let (marker, version) = runtime()?
+        .block_on(halt::status(&etcd, key))
+        .map_err(|e| Error(e.to_string()))?;
+    let marker_key = halt::marker_key(key);
+    match (marker, version) {
+        (None, _) => println!("{marker_key}: no halt marker: nothing halted"),
+        (Some(state), version) => {
+            let current = state.version.is_none() || state.version == version;
+            println!(
+                "{marker_key}: {}",
+                if current {
+                    "in force for the rules at the key"
+                } else {
+                    "about an older version of the rules: ignored by the fleet"
+                }
+            );
+            show_state(&state);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `graymatch halt VARIANT` and `graymatch resume [VARIANT]`: writes the
+/// change to the fleet's halt marker.
+pub(crate) fn change(
+    endpoints: &[String],
+    key: &str,
+    halt_variant: Option<(&str, &str)>,
+    resume_variant: Option<&str>,
+) -> Result<ExitCode, Error> {
+    use graymatch_source::etcd::halt;
+    let etcd = client(endpoints)?;
+    let rt = runtime()?;
+    let update = match halt_variant {
+        Some((variant, reason)) => rt.block_on(halt::halt(&etcd, key, variant, reason)),
+        None => rt.block_on(halt::resume(&etcd, key, resume_variant)),
+    };
+    let update = match update {
+        Ok(u) => u,
+        Err(e) if e.is_remote() => return Err(Error(e.to_string())),
+        // Refused: no rules at the key, a variant they do not have.
+        Err(e) => {
+            println!("{e}");
+            println!("nothing written");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let marker_key = halt::marker_key(key);
+    match (&update.state, halt_variant) {
+        (None, Some((variant, _))) => println!("{variant} is already halted ({marker_key})"),
+        (None, None) => println!("nothing to resume ({marker_key})"),
+        (Some(state), _) => {
+            println!(
+                "wrote {marker_key} for version {}:",
+                &update.version[..12.min(update.version.len())]
+            );
+            show_state(state);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

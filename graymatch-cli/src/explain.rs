@@ -7,24 +7,31 @@ use http::{HeaderName, HeaderValue, Method, Request};
 
 use crate::load::{self, Error, Format};
 
+/// The request `explain` decides, as given on the command line.
+pub(crate) struct Given<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) uri: &'a str,
+    pub(crate) headers: &'a [String],
+    pub(crate) cookies: &'a [String],
+    pub(crate) client_ip: Option<&'a str>,
+}
+
 pub(crate) fn run(
     file: &Path,
     format: Option<Format>,
-    method: &str,
-    uri: &str,
-    headers: &[String],
-    cookies: &[String],
-    client_ip: Option<&str>,
+    given: &Given<'_>,
+    at: Option<&str>,
 ) -> Result<ExitCode, Error> {
-    let mut request = request(method, uri, headers, cookies)?;
-    if let Some(ip) = client_ip {
+    let at = crate::load::time(at)?;
+    let mut request = request(given.method, given.uri, given.headers, given.cookies)?;
+    if let Some(ip) = given.client_ip {
         let ip = ip
             .parse()
             .map_err(|_| Error(format!("invalid --client-ip {ip:?}: not an IP address")))?;
         request.extensions_mut().insert(graymatch::ClientIp(ip));
     }
-    let m = match load::rules(file, format)? {
-        Ok((_, m)) => m,
+    let m = match load::rules(file, format)?.and_then(|(set, _)| set.compile_at(at)) {
+        Ok(m) => m,
         Err(e) => {
             println!("{}: invalid: {e}", load::display(file));
             return Ok(ExitCode::from(1));

@@ -253,14 +253,39 @@ fn yaml(set: &RuleSet, comments: &Comments) -> String {
     }
     if set.rules.is_empty() {
         out.push_str("rules: []\n");
-        return out;
+    } else {
+        out.push_str("rules:\n");
     }
-    out.push_str("rules:\n");
     for rule in &set.rules {
         for line in comments.above(&rule.name) {
             let _ = writeln!(out, "  {line}");
         }
         write_rule(&mut out, rule);
+    }
+    if !set.guards.is_empty() {
+        out.push_str("guards:\n");
+        for g in &set.guards {
+            let mut parts = vec![format!("variant: {}", scalar(&g.variant))];
+            if let Some(w) = &g.window {
+                parts.push(format!("window: {}", scalar(w)));
+            }
+            if let Some(n) = g.min_requests {
+                parts.push(format!("min_requests: {n}"));
+            }
+            if let Some(r) = g.max_failure_rate {
+                parts.push(format!("max_failure_rate: {}", number(r)));
+            }
+            if let Some(r) = g.max_failure_ratio {
+                parts.push(format!("max_failure_ratio: {}", number(r)));
+            }
+            if let Some(d) = &g.max_p99 {
+                parts.push(format!("max_p99: {}", scalar(d)));
+            }
+            if let Some(r) = g.max_p99_ratio {
+                parts.push(format!("max_p99_ratio: {}", number(r)));
+            }
+            let _ = writeln!(out, "  - {{ {} }}", parts.join(", "));
+        }
     }
     out
 }
@@ -286,6 +311,26 @@ fn write_rule(out: &mut String, rule: &Rule) {
     }
     if let Some(s) = &rule.sticky {
         let _ = writeln!(out, "    sticky: {}", sticky(s));
+    }
+    if let Some(schedule) = &rule.schedule {
+        out.push_str("    schedule:\n");
+        let _ = writeln!(out, "      start: {}", scalar(&schedule.start));
+        out.push_str("      steps:\n");
+        for step in &schedule.steps {
+            match &step.duration {
+                Some(d) => {
+                    let _ = writeln!(
+                        out,
+                        "        - {{ percent: {}, for: {} }}",
+                        number(step.percent),
+                        scalar(d)
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "        - {{ percent: {} }}", number(step.percent));
+                }
+            }
+        }
     }
     if let Some(when) = &rule.when {
         write_cond(out, "when", when, 4);

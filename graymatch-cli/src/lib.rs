@@ -14,6 +14,9 @@
 //! kubectl get httproutes -A -o yaml | graymatch import gateway-api - > rules.yaml
 //! graymatch status --etcd http://127.0.0.1:2379 --key /graymatch/checkout
 //! graymatch push rules.yaml --etcd http://127.0.0.1:2379 --key /graymatch/checkout --revision 42
+//! graymatch halt gray --reason 'errors up' --etcd http://127.0.0.1:2379 --key /graymatch/checkout
+//! graymatch resume gray --etcd http://127.0.0.1:2379 --key /graymatch/checkout
+//! graymatch simulate rules.yaml --at 2026-11-24T10:30:00Z
 //! ```
 //!
 //! Exit codes: 0 success; 1 an invalid rule set (`check`, `explain`,
@@ -127,6 +130,10 @@ enum Command {
         /// The client's address, as the server saw it (for `client_ip` rules).
         #[arg(long = "client-ip", value_name = "ADDRESS")]
         client_ip: Option<String>,
+        /// The moment to decide at (RFC 3339, `2026-11-24T10:30:00Z`):
+        /// scheduled rules take the percent of their step then (default: now).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
     },
     /// Run rule-test files: each case's request against its rule set.
     ///
@@ -244,6 +251,36 @@ enum Command {
         #[command(flatten)]
         etcd: EtcdKey,
     },
+    /// Halt a variant across the fleet that follows an etcd key: write it to
+    /// the halt marker (KEY/halt) that every instance with
+    /// `EtcdSource::share_halts` watches. Without VARIANT, show the marker.
+    ///
+    /// Exits 1 when the variant is not one of the rules at the key (or is
+    /// their default), 2 when etcd cannot be reached.
+    #[command(
+        after_help = "Example:\n  graymatch halt --etcd http://127.0.0.1:2379 --key /graymatch/checkout\n  graymatch halt gray --reason 'checkout errors up' --etcd http://127.0.0.1:2379 --key /graymatch/checkout"
+    )]
+    Halt {
+        /// The variant to halt; absent: show what is halted.
+        variant: Option<String>,
+        /// Why (shown by `graymatch halt`, logged by every instance).
+        #[arg(long, default_value = "halted by an operator")]
+        reason: String,
+        #[command(flatten)]
+        etcd: EtcdKey,
+    },
+    /// Resume a halted variant (or, without VARIANT, every one) across the
+    /// fleet: its rules decide again, and the schedules go on from the step
+    /// where they froze.
+    #[command(
+        after_help = "Example:\n  graymatch resume gray --etcd http://127.0.0.1:2379 --key /graymatch/checkout"
+    )]
+    Resume {
+        /// The variant to resume; absent: every halted variant.
+        variant: Option<String>,
+        #[command(flatten)]
+        etcd: EtcdKey,
+    },
     /// Show the share of each variant per rule over synthetic users and
     /// random draws, and what changing a percent would move.
     #[command(
@@ -265,6 +302,10 @@ enum Command {
         /// how many users would enter and leave each variant.
         #[arg(long, value_name = "RULE=PERCENT")]
         raise: Option<String>,
+        /// The moment to simulate (RFC 3339, `2026-11-24T10:30:00Z`):
+        /// scheduled rules take the percent of their step then (default: now).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
     },
 }
 
@@ -338,14 +379,18 @@ pub fn run() -> ExitCode {
             headers,
             cookies,
             client_ip,
+            at,
         } => explain::run(
             &file,
             format,
-            &method,
-            &uri,
-            &headers,
-            &cookies,
-            client_ip.as_deref(),
+            &explain::Given {
+                method: &method,
+                uri: &uri,
+                headers: &headers,
+                cookies: &cookies,
+                client_ip: client_ip.as_deref(),
+            },
+            at.as_deref(),
         ),
         Command::Test {
             files,
@@ -371,7 +416,15 @@ pub fn run() -> ExitCode {
             users,
             requests,
             raise,
-        } => simulate::run(&file, format, users, requests, raise.as_deref()),
+            at,
+        } => simulate::run(
+            &file,
+            format,
+            users,
+            requests,
+            raise.as_deref(),
+            at.as_deref(),
+        ),
         Command::Import { source } => {
             let (kind, common, prefix) = match source {
                 ImportSource::IngressNginx {
@@ -395,6 +448,19 @@ pub fn run() -> ExitCode {
             revision,
         } => etcd::push(&file, e.format, &e.endpoints, &e.key, revision),
         Command::Status { etcd: e } => etcd::status(e.format, &e.endpoints, &e.key),
+        Command::Halt {
+            variant: None,
+            etcd: e,
+            ..
+        } => etcd::halts(&e.endpoints, &e.key),
+        Command::Halt {
+            variant: Some(v),
+            reason,
+            etcd: e,
+        } => etcd::change(&e.endpoints, &e.key, Some((&v, &reason)), None),
+        Command::Resume { variant, etcd: e } => {
+            etcd::change(&e.endpoints, &e.key, None, variant.as_deref())
+        }
     };
     match result {
         Ok(code) => code,

@@ -92,3 +92,13 @@ pub(crate) fn rules(
         Ok((set, m))
     }))
 }
+
+/// `--at TIME` as a moment: RFC 3339, or now when absent.
+pub(crate) fn time(at: Option<&str>) -> Result<std::time::SystemTime, Error> {
+    match at {
+        None => Ok(std::time::SystemTime::now()),
+        Some(t) => {
+            graymatch::schedule::parse_time(t).map_err(|e| Error(format!("invalid --at: {e}")))
+        }
+    }
+}

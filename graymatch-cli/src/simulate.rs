@@ -24,7 +24,9 @@ pub(crate) fn run(
     users: u32,
     requests: u32,
     raise: Option<&str>,
+    at: Option<&str>,
 ) -> Result<ExitCode, Error> {
+    let at = crate::load::time(at)?;
     let (set, _) = match load::rules(file, format)? {
         Ok(r) => r,
         Err(e) => {
@@ -37,11 +39,53 @@ pub(crate) fn run(
             "--users and --requests must be at least 1".to_owned(),
         ));
     }
+    let (set, lines) = at_moment(&set, at)?;
+    print!("{lines}");
     match raise {
         None => print!("{}", shares(&set, users, requests)?),
         Some(spec) => print!("{}", raised(&set, spec, users, requests)?),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The rule set with each scheduled rule at its percent at `at` (and the
+/// lines that say where each schedule stands).
+pub(crate) fn at_moment(
+    set: &RuleSet,
+    at: std::time::SystemTime,
+) -> Result<(RuleSet, String), Error> {
+    let m = set.compile_at(at).map_err(|e| Error(e.to_string()))?;
+    let mut out = String::new();
+    let mut resolved = set.clone();
+    for rule in &mut resolved.rules {
+        if rule.schedule.is_none() {
+            continue;
+        }
+        let Some(pos) = m.schedule(&rule.name) else {
+            continue;
+        };
+        let step = match pos.step() {
+            None => "before its start".to_owned(),
+            Some(i) => format!("step {} of {}", i + 1, pos.steps()),
+        };
+        let next = pos.next_change().map_or_else(
+            || "the last step".to_owned(),
+            |n| format!("next step at {}", graymatch::schedule::rfc3339(n)),
+        );
+        let _ = writeln!(
+            out,
+            "at {}: {} is at {step}, {} percent ({next})",
+            graymatch::schedule::rfc3339(at),
+            rule.name,
+            pos.percent()
+        );
+        rule.schedule = None;
+        rule.percent = Some(pos.percent());
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    Ok((resolved, out))
 }
 
 /// The share table of every rule.

@@ -49,6 +49,10 @@ struct Case {
     repeat: Option<u32>,
     #[serde(default)]
     expect_share: Option<BTreeMap<String, (f64, f64)>>,
+    /// The moment the case is decided at (RFC 3339): scheduled rules take
+    /// the percent of their step then. Absent: now.
+    #[serde(default)]
+    at: Option<String>,
 }
 
 /// Tells a field that is `null` (`Some(None)`) from one that is absent (`None`).
@@ -586,7 +590,17 @@ fn run_file_timed(path: &Path, strict: bool) -> FileResult {
         }
         for case in &file.cases {
             let start = Instant::now();
-            let mut r = run_case(m, case);
+            let at_moment = case.at.as_deref().map(|t| {
+                graymatch::schedule::parse_time(t)
+                    .map_err(|e| format!("at: {e}"))
+                    .and_then(|t| m.rule_set().compile_at(t).map_err(|e| e.to_string()))
+            });
+            let mut r = match &at_moment {
+                None => run_case(m, case),
+                Some(Ok(m)) => run_case(m, case),
+                Some(Err(e)) => CaseResult::new(&case.name, Status::Error)
+                    .problem("at", format!("{shown}: {}: {e}", case.name)),
+            };
             r.time = start.elapsed().as_secs_f64();
             result.cases.push(r);
         }

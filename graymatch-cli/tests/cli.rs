@@ -1274,3 +1274,83 @@ fn diff_fits_one_screen_with_many_rules() {
         "{stdout}"
     );
 }
+
+const SCHEDULED: &str = "default: stable
+rules:
+  - name: canary
+    to: gray
+    sticky: { header: x-user-id }
+    schedule:
+      start: 2026-11-24T10:00:00Z
+      steps: [{ percent: 5, for: 10m }, { percent: 20, for: 30m }, { percent: 50, for: 1h }, { percent: 100 }]
+";
+
+#[test]
+fn explain_and_simulate_at_a_moment() {
+    let path = scratch("scheduled.yaml", SCHEDULED);
+    let file = path.to_str().unwrap();
+    // (name, args, what stdout must contain)
+    let cases: [(&str, Vec<&str>, &str); 4] = [
+        (
+            "explain in step 2",
+            vec![
+                "explain",
+                file,
+                "-H",
+                "x-user-id: user-51",
+                "--at",
+                "2026-11-24T10:15:00Z",
+            ],
+            "[schedule step 2 of 4: 20 percent, next at 2026-11-24T10:40:00Z]",
+        ),
+        (
+            "explain before the start",
+            vec![
+                "explain",
+                file,
+                "-H",
+                "x-user-id: user-51",
+                "--at",
+                "2026-11-24T09:00:00Z",
+            ],
+            "[schedule before its start: 0 percent, next at 2026-11-24T10:00:00Z]",
+        ),
+        (
+            "simulate in step 3",
+            vec![
+                "simulate",
+                file,
+                "--users",
+                "2000",
+                "--at",
+                "2026-11-24T11:00:00+00:00",
+            ],
+            "at 2026-11-24T11:00:00Z: canary is at step 3 of 4, 50 percent (next step at 2026-11-24T11:40:00Z)",
+        ),
+        (
+            "simulate at the last step",
+            vec![
+                "simulate",
+                file,
+                "--users",
+                "2000",
+                "--at",
+                "2026-11-25T10:00:00Z",
+            ],
+            "canary is at step 4 of 4, 100 percent (the last step)",
+        ),
+    ];
+    for (name, args, want) in cases {
+        let out = run(&args);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{name}: {stdout}{stderr}");
+        assert!(stdout.contains(want), "{name}: {stdout}");
+    }
+    let out = run(&["explain", file, "--at", "tomorrow"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("invalid --at: \"tomorrow\" is not an RFC 3339 time"),
+        "{stderr}"
+    );
+}

@@ -158,3 +158,68 @@ fn unreachable_etcd_is_one_line_and_exit_2() {
         assert!(stdout(&out).contains("Example:"), "{cmd}");
     }
 }
+
+#[test]
+fn halt_and_resume_write_the_fleets_marker() {
+    let Some(etcd) = Etcd::start("halt_and_resume_write_the_fleets_marker") else {
+        return;
+    };
+    let dir = TempDir::new("cli-halt");
+    let v1 = write(&dir, "v1.yaml", V1);
+    let url = etcd.url();
+    let key = "/graymatch/halts";
+    let e = ["--etcd", url.as_str(), "--key", key];
+    let cmd = |args: &[&str]| run(&[args, &e[..]].concat());
+
+    // (step, args, exit code, a line the output has)
+    let cases: [(&str, Vec<&str>, i32, &str); 9] = [
+        ("no rules yet", vec!["halt", "gray"], 1, "no such key"),
+        (
+            "push",
+            vec!["push", v1.to_str().unwrap(), "--revision", "0"],
+            0,
+            "pushed",
+        ),
+        (
+            "nothing halted",
+            vec!["halt"],
+            0,
+            "no halt marker: nothing halted",
+        ),
+        (
+            "halt gray",
+            vec!["halt", "gray", "--reason", "errors up"],
+            0,
+            "halted gray since",
+        ),
+        (
+            "shown",
+            vec!["halt"],
+            0,
+            "in force for the rules at the key",
+        ),
+        ("again", vec!["halt", "gray"], 0, "gray is already halted"),
+        (
+            "the default cannot be halted",
+            vec!["halt", "stable"],
+            1,
+            "`stable` is the default variant",
+        ),
+        (
+            "an unknown variant",
+            vec!["halt", "grey"],
+            1,
+            "`grey` is not a variant of the rules",
+        ),
+        ("resume", vec!["resume", "gray"], 0, "nothing halted"),
+    ];
+    for (name, args, code, want) in cases {
+        let out = cmd(&args);
+        assert_eq!(out.status.code(), Some(code), "{name}: {}", stdout(&out));
+        assert!(stdout(&out).contains(want), "{name}: {}", stdout(&out));
+    }
+    let out = cmd(&["halt"]);
+    assert!(stdout(&out).contains("nothing halted"), "{}", stdout(&out));
+    assert!(cmd(&["resume"]).status.success());
+    assert!(stdout(&cmd(&["resume"])).contains("nothing to resume"));
+}

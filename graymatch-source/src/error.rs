@@ -157,6 +157,18 @@ impl Error {
         }
     }
 
+    /// Whether a server could not be reached or answered with an error (as
+    /// opposed to a refusal of what was asked: a bad rule set, a bad
+    /// variant, a conflict).
+    ///
+    /// ```
+    /// let err = graymatch_source::etcd::Client::new(["not a url"]).unwrap_err();
+    /// assert!(!err.is_remote());
+    /// ```
+    pub fn is_remote(&self) -> bool {
+        matches!(self.kind, Kind::Remote { .. })
+    }
+
     /// For a refused compare-and-swap write
     /// ([`etcd::Client::put_if`](crate::etcd::Client::put_if)): the revision the
     /// key was expected at and the one it is at (0: the key does not exist).
