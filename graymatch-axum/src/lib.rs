@@ -73,7 +73,7 @@ pub use rejection::MissingGrayLayer;
 pub use split::VariantRouter;
 
 pub use graymatch::{
-    self, ClientIp, ClientIpSource, CompileError, Decision, Matcher, Reason, RuleSet,
+    self, ClientIp, ClientIpSource, CompileError, Decision, Matcher, Reason, Release, RuleSet,
     SharedMatcher, Tag,
 };
 #[cfg(feature = "reqwest")]

@@ -61,6 +61,13 @@
 //!    rule, and ingress-nginx's header > cookie > weight order is three.
 //! 3. No rule decides: the default variant.
 //!
+//! A [`Release`] adds time and safety: a rule's percent can follow a
+//! [`Schedule`] (the matcher is compiled for a moment, and swapped at the
+//! next step), and a variant can be *halted* (by a [`Guard`] that saw it
+//! fail, or by an operator): a draw that lands on a halted variant goes on to
+//! the next rule as if it had landed outside, and a trusted tag naming it is
+//! ignored. See [`schedule`] and [`guard`].
+//!
 //! Leaves look at: every line of a header (name case-insensitive, value as
 //! sent, not split on commas); every `name=value` pair of every `Cookie`
 //! header (name case-sensitive; surrounding spaces and one pair of double
