@@ -327,6 +327,30 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2048))]
 
     #[test]
+    fn a_release_with_halted_variants_agrees_with_naive(
+        set in rule_set(),
+        reqs in prop::collection::vec(request(), 1..16),
+        pick in 0usize..8,
+    ) {
+        // Halt one of the rule set's non-default variants (if it has one).
+        let m = set.compile().expect("generated rule sets are valid");
+        let candidates: Vec<&str> = m.variants().filter(|v| *v != m.default_variant()).collect();
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let halted = candidates[pick % candidates.len()];
+        let release = graymatch::Release::new(set.clone(), None).expect("compiles");
+        prop_assert_eq!(release.halt(halted, "proptest"), Ok(true));
+        let shared = release.matcher();
+        for req in &reqs {
+            if let Some((variant, rule)) = support::naive::decide_halted(&set, req, &[halted.to_owned()]) {
+                let d = shared.decide(req);
+                prop_assert_eq!((d.variant(), d.rule()), (variant.as_str(), rule.as_deref()), "halted {}: {:?}", halted, req);
+            }
+        }
+    }
+
+    #[test]
     fn compiled_agrees_with_naive(set in rule_set(), reqs in prop::collection::vec(request(), 1..16)) {
         let m = set.compile().expect("generated rule sets are valid");
         for req in &reqs {

@@ -212,6 +212,58 @@ fn decide_allocates_nothing() {
 }
 
 #[test]
+fn a_release_with_a_halted_variant_and_a_schedule_decides_without_allocating() {
+    let release = graymatch::Release::new(
+        graymatch::RuleSet::from_yaml(
+            r#"
+default: stable
+variants: [stable, gray, blue]
+propagation: { incoming: trust }
+rules:
+  - { name: testers, to: gray, when: { header: { name: x-tester, equals: "1" } } }
+  - { name: ab, split: [{ to: gray, percent: 50 }, { to: blue, percent: 50 }], sticky: { header: x-user-id } }
+  - name: canary
+    to: gray
+    sticky: { header: x-user-id }
+    schedule: { start: "2020-01-01T00:00:00Z", steps: [{ percent: 5, for: 1h }, { percent: 50 }] }
+"#,
+        )
+        .expect("parses"),
+        None,
+    )
+    .expect("compiles");
+    release.halt("gray", "test").expect("halts");
+    let shared = release.matcher();
+    let cases = [
+        (
+            "a halted rule goes on",
+            req("GET", "/", &[("x-tester", b"1")]),
+        ),
+        (
+            "a split half halted",
+            req("GET", "/", &[("x-user-id", b"user-7")]),
+        ),
+        (
+            "a trusted tag naming the halted variant",
+            req("GET", "/", &[("x-gray", b"gray")]),
+        ),
+        (
+            "halted baggage",
+            req("GET", "/", &[("baggage", b"gray=gray")]),
+        ),
+    ];
+    for (name, r) in &cases {
+        shared.decide(r);
+        for _ in 0..100 {
+            let n = allocations(|| {
+                std::hint::black_box(shared.decide(r));
+            });
+            assert_eq!(n, 0, "case {name}");
+        }
+    }
+}
+
+#[test]
 fn counting_allocator_counts() {
     // The watcher itself works: a Vec allocates.
     assert!(

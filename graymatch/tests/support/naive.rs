@@ -9,6 +9,12 @@ use http::Request;
 pub type Outcome = Option<(String, Option<String>)>;
 
 pub fn decide(set: &RuleSet, req: &Request<()>) -> Outcome {
+    decide_halted(set, req, &[])
+}
+
+/// [`decide`] with `halted` variants: a draw landing on one goes on to the
+/// next rule, and a trusted tag naming one is not followed.
+pub fn decide_halted(set: &RuleSet, req: &Request<()>, halted: &[String]) -> Outcome {
     let variants: Vec<String> = match &set.variants {
         Some(v) => v.clone(),
         None => {
@@ -28,9 +34,12 @@ pub fn decide(set: &RuleSet, req: &Request<()>) -> Outcome {
             && let Some(v) = req.headers().get(h.as_str())
             && let Some(found) = variants.iter().find(|x| x.as_bytes() == v.as_bytes())
         {
-            return Some((found.clone(), None));
-        }
-        if let Some(key) = &set.propagation.baggage {
+            // The header names a variant: it alone counts (a halted one
+            // is not followed, and the baggage is not read).
+            if !halted.contains(found) {
+                return Some((found.clone(), None));
+            }
+        } else if let Some(key) = &set.propagation.baggage {
             let mut members = Vec::new();
             for line in req.headers().get_all("baggage") {
                 for m in String::from_utf8_lossy(line.as_bytes()).split(',') {
@@ -44,12 +53,13 @@ pub fn decide(set: &RuleSet, req: &Request<()>) -> Outcome {
             });
             if let Some(v) = found
                 && let Some(found) = variants.iter().find(|x| x.as_bytes() == v.as_slice())
+                && !halted.contains(found)
             {
                 return Some((found.clone(), None));
             }
         }
     }
-    for rule in &set.rules {
+    'rules: for rule in &set.rules {
         if rule.when.as_ref().is_some_and(|c| !holds(c, req)) {
             continue;
         }
@@ -101,6 +111,9 @@ pub fn decide(set: &RuleSet, req: &Request<()>) -> Outcome {
         for (to, p) in &ts {
             cum += p;
             if *p > 0.0 && draw < cum {
+                if halted.contains(to) {
+                    continue 'rules;
+                }
                 return Some((to.clone(), Some(rule.name.clone())));
             }
         }
