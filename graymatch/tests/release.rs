@@ -409,3 +409,75 @@ fn bad_schedules_and_guards_name_their_place() {
         assert!(err.starts_with(want), "{name}: {err}");
     }
 }
+
+/// `t` as RFC 3339 to the millisecond.
+fn rfc3339_ms(t: SystemTime) -> String {
+    let ms = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .subsec_millis();
+    graymatch::schedule::rfc3339(t).replace('Z', &format!(".{ms:03}Z"))
+}
+
+/// A rule set whose canary steps 10 % for 600 ms from `start`, then 100 %.
+fn quick_schedule(start: SystemTime) -> RuleSet {
+    RuleSet::from_yaml(&format!(
+        "default: stable\nrules:\n  - name: canary\n    to: gray\n    sticky: {{ header: x-user-id }}\n    schedule: {{ start: \"{}\", steps: [{{ percent: 10, for: 600ms }}, {{ percent: 100 }}] }}\n",
+        rfc3339_ms(start)
+    ))
+    .unwrap()
+}
+
+#[test]
+fn the_clock_thread_swaps_each_step_in_on_time_and_stops_while_frozen() {
+    // Steps a few hundred milliseconds apart, from just after now.
+    let start = SystemTime::now() + Duration::from_millis(400);
+    let release = Release::new(quick_schedule(start), None).unwrap();
+    release.run_clock().unwrap();
+    release.run_clock().unwrap(); // a second call does nothing
+    let shared = release.matcher();
+    let percent = || shared.load().schedule("canary").unwrap().percent();
+    assert_eq!(percent(), 0.0, "before the start");
+    // (the percent awaited, the moment it is due)
+    for (want, due) in [(10.0, start), (100.0, start + Duration::from_millis(600))] {
+        let deadline = due + Duration::from_secs(2);
+        while percent() != want {
+            assert!(
+                SystemTime::now() < deadline,
+                "no step to {want}% by 2 s after it was due"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Never early: the step comes at or after its boundary (to the
+        // millisecond the start was written with).
+        assert!(
+            SystemTime::now() + Duration::from_millis(1) >= due,
+            "stepped to {want}% before its time"
+        );
+    }
+    assert_eq!(shared.load().next_change(), None, "the last step");
+
+    // Frozen: a release halted before its start does not step; resumed, it
+    // goes on from where it froze (still before its start).
+    let start = SystemTime::now() + Duration::from_millis(500);
+    let release = Release::new(quick_schedule(start), None).unwrap();
+    release.run_clock().unwrap();
+    release.halt("gray", "test").unwrap();
+    std::thread::sleep(Duration::from_millis(1300));
+    let percent = || {
+        release
+            .matcher()
+            .load()
+            .schedule("canary")
+            .unwrap()
+            .percent()
+    };
+    assert_eq!(percent(), 0.0, "frozen");
+    assert!(release.resume(None));
+    assert_eq!(percent(), 0.0, "resumed where it froze");
+    let next = release.matcher().load().next_change().expect("a next step");
+    assert!(
+        next > SystemTime::now() + Duration::from_millis(100),
+        "the start moved by the time frozen"
+    );
+}
