@@ -86,7 +86,8 @@ struct Tally {
 }
 
 impl Tally {
-    /// The counts so far, and zero for the next interval.
+    /// The counts since the last call (stable, stable failed, gray, gray
+    /// failed, errors), starting the next interval from zero.
     fn take(&self) -> [u64; 5] {
         [
             &self.stable,
