@@ -45,6 +45,14 @@
 //! - **Order.** No update is applied out of order: sources whose revisions
 //!   are ordered (etcd) drop any offer at or below the highest revision seen;
 //!   the others apply texts in the order they read them, one at a time.
+//! - **Releases.** Each text is put in force through a
+//!   [`Release`](graymatch::Release) ([`Watcher::release`]): scheduled
+//!   steps swap in on time (a clock thread), guards halt failing variants
+//!   (give the release to `graymatch_tower::GrayLayer::release`), and a new
+//!   version starts with nothing halted. With
+//!   [`EtcdSource::share_halts`](etcd::EtcdSource::share_halts) halts are
+//!   shared through a marker key, so one instance's trip halts the fleet
+//!   ([`etcd::halt`]).
 //! - **Never in the request path.** Requests read the matcher in force
 //!   (lock-free); a slow, failing or unreachable source only delays the next
 //!   swap, and shows in [`Status`] and the metrics.
