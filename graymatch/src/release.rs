@@ -449,12 +449,7 @@ impl Release {
     pub fn resume(&self, variant: Option<&str>) -> bool {
         let now = SystemTime::now();
         let mut core = self.core();
-        let before: Vec<String> = core
-            .state
-            .halted
-            .iter()
-            .map(|h| h.variant.clone())
-            .collect();
+        let before = halted_names(&core.state);
         if !core.state.resume(variant, now) {
             return false;
         }
@@ -511,12 +506,7 @@ impl Release {
         if !known || state == core.state {
             return false;
         }
-        let before: Vec<String> = core
-            .state
-            .halted
-            .iter()
-            .map(|h| h.variant.clone())
-            .collect();
+        let before = halted_names(&core.state);
         let mut events: Vec<ReleaseEvent> = state
             .halted
             .iter()
@@ -646,6 +636,11 @@ fn clock(weak: &Weak<Inner>) {
     }
 }
 
+/// The names of the variants `state` halts.
+fn halted_names(state: &ReleaseState) -> Vec<String> {
+    state.halted.iter().map(|h| h.variant.clone()).collect()
+}
+
 /// Compiles `rules` for `state` at wall-clock time `now`.
 fn compile(
     rules: &RuleSet,
@@ -653,7 +648,7 @@ fn compile(
     state: &ReleaseState,
     now: SystemTime,
 ) -> Result<Matcher, CompileError> {
-    let halted: Vec<String> = state.halted.iter().map(|h| h.variant.clone()).collect();
+    let halted = halted_names(state);
     let m = rules.compile_moment(&Moment {
         time: state.schedule_time(now),
         shift: state.paused,
