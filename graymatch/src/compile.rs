@@ -9,6 +9,7 @@ use crate::cond::{Cond, Leaf, Source, StrOp, StrTest, ValueTest};
 use crate::error::CompileError;
 use crate::exact::ExactIndex;
 use crate::intern::{intern, intern_header};
+use crate::literal::LiteralRun;
 use crate::matcher::{CompiledRule, Draw, ExactRun, Matcher, Step, StickyKey, Tagging};
 use crate::net::Networks;
 use crate::rules::{
@@ -586,6 +587,11 @@ fn program(set: &RuleSet, rules: &[CompiledRule]) -> Box<[Step]> {
             }
         }
         if j - i < RUN_MIN {
+            if let Some((run, end)) = LiteralRun::build(rules, i) {
+                steps.push(Step::Literal(Box::new(run)));
+                i = end;
+                continue;
+            }
             steps.push(Step::Rule(i as u32));
             i += 1;
             continue;

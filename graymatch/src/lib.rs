@@ -140,6 +140,7 @@ mod error;
 mod exact;
 mod explain;
 mod intern;
+mod literal;
 mod matcher;
 mod net;
 mod request;

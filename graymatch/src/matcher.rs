@@ -9,6 +9,7 @@ use http::{HeaderMap, HeaderName};
 use crate::cond::{Cond, Source};
 use crate::decision::{Decision, Reason};
 use crate::exact::ExactIndex;
+use crate::literal::LiteralRun;
 use crate::request::RequestHead;
 use crate::rules::{Algorithm, Missing, RuleSet};
 use crate::scan;
@@ -98,6 +99,8 @@ pub(crate) struct StickyKey {
 pub(crate) enum Step {
     Rule(u32),
     Exact(ExactRun),
+    /// A run of string leaves on one field, scanned once (`literal.rs`).
+    Literal(Box<LiteralRun>),
 }
 
 #[derive(Debug)]
@@ -163,6 +166,16 @@ impl Matcher {
                     }
                 }
                 Step::Exact(run) => self.run(run, request),
+                Step::Literal(run) => run.decide(
+                    request,
+                    |i| {
+                        self.rules[i as usize]
+                            .when
+                            .as_ref()
+                            .is_none_or(|c| c.eval(request))
+                    },
+                    |i| self.land(&self.rules[i as usize], request),
+                ),
             };
             if let Some(decision) = decided {
                 return decision;
