@@ -1,5 +1,6 @@
 //! `decide` on the canonical decision, each leaf op alone, and how it scales
-//! with exact-value rules and `in` sets.
+//! with exact-value rules, `in` sets and mixed string rules on one field,
+//! and compiling large rule sets.
 
 use std::hint::black_box;
 
@@ -61,5 +62,32 @@ fn scaling(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, canonical, ops, scaling);
+fn mixed(c: &mut Criterion) {
+    // Per-tenant rules of mixed string operations on the path; the last one
+    // decides (a regex, op 3).
+    let mut g = c.benchmark_group("mixed-rules");
+    for n in [1usize, 10, 100, 1_000] {
+        let m = b::mixed_rules(n, 3);
+        let req = b::mixed_request(3);
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |bench, _| {
+            bench.iter(|| assert_eq!(black_box(&m).decide(black_box(&req)).rule(), Some("r999")));
+        });
+    }
+    g.finish();
+}
+
+fn compile(c: &mut Criterion) {
+    // Compiling a rule set in the realistic mix of the compile binary.
+    let mut g = c.benchmark_group("compile");
+    g.sample_size(10);
+    for n in [1_000usize, 10_000] {
+        let set = b::realistic_rules(n);
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |bench, _| {
+            bench.iter(|| black_box(&set).compile().expect("compile"));
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, canonical, ops, scaling, mixed, compile);
 criterion_main!(benches);

@@ -418,6 +418,91 @@ pub fn exact_rules(n: usize) -> Matcher {
         .expect("compile")
 }
 
+/// The four string operations of the mixed-rule rows, in the order they
+/// cycle through the tenants.
+pub const MIXED_OPS: [&str; 4] = ["prefix", "suffix", "contains", "regex"];
+
+/// One per-tenant routing rule on the path: `op` (an index into
+/// [`MIXED_OPS`]) for tenant `t`, as a YAML flow leaf.
+pub fn mixed_leaf(op: usize, t: usize) -> String {
+    match op % 4 {
+        0 => format!("{{ path: {{ prefix: /t/tenant-{t}/ }} }}"),
+        1 => format!("{{ path: {{ suffix: /tenant-{t}.json }} }}"),
+        2 => format!("{{ path: {{ contains: /acme-{t}/ }} }}"),
+        _ => format!("{{ path: {{ regex: '/api/v[0-9]+/tenant-{t}/.*' }} }}"),
+    }
+}
+
+/// A path that only the rule of tenant `t` with `op` matches.
+pub fn mixed_path(op: usize, t: usize) -> String {
+    match op % 4 {
+        0 => format!("/t/tenant-{t}/orders"),
+        1 => format!("/export/tenant-{t}.json"),
+        2 => format!("/shop/acme-{t}/cart"),
+        _ => format!("/api/v2/tenant-{t}/orders"),
+    }
+}
+
+/// `n` per-tenant rules of mixed operations on the path (prefix, suffix,
+/// contains, regex in turn), for tenants `1000 - n` to 999; the last rule
+/// uses `last_op` and is the only one the request of [`mixed_request`]
+/// matches: the worst case for a rule-by-rule scan.
+pub fn mixed_rules(n: usize, last_op: usize) -> Matcher {
+    let mut text = String::from("default: stable\nrules:\n");
+    let shift = (last_op + 4 - (n - 1) % 4) % 4;
+    for k in 0..n {
+        let t = k + 1000 - n;
+        text.push_str(&format!(
+            "  - {{ name: r{t}, to: gray, when: {} }}\n",
+            mixed_leaf(k + shift, t)
+        ));
+    }
+    RuleSet::from_yaml(&text)
+        .expect("parse")
+        .compile()
+        .expect("compile")
+}
+
+/// The canonical request on the path that tenant 999's rule with `op`
+/// matches (the query kept).
+pub fn mixed_request(op: usize) -> Request<()> {
+    let mut r = request(USER, &[]);
+    let uri = format!("{}?{}", mixed_path(op, 999), r.uri().query().unwrap_or(""));
+    *r.uri_mut() = uri.parse().expect("uri");
+    r
+}
+
+/// A rule set of `n` rules in a realistic mix, in blocks of 50 rules of one
+/// kind (as generated per-tenant rules come): exact header values, path
+/// prefixes, path regexes, a header value with a random 10 %, and a cookie
+/// value with a sticky 20 % by user id.
+pub fn realistic_rules(n: usize) -> RuleSet {
+    let mut text = String::from("default: stable\nvariants: [stable, gray, canary]\nrules:\n");
+    for i in 0..n {
+        let rule = match (i / 50) % 5 {
+            0 => format!(
+                "{{ name: r{i}, to: gray, when: {{ header: {{ name: x-tenant, equals: tenant-{i} }} }} }}"
+            ),
+            1 => format!(
+                "{{ name: r{i}, to: gray, when: {{ path: {{ prefix: /t/tenant-{i}/ }} }} }}"
+            ),
+            2 => format!(
+                "{{ name: r{i}, to: canary, when: {{ path: {{ regex: '/api/v[0-9]+/tenant-{i}/(orders|cart)/.*' }} }} }}"
+            ),
+            3 => format!(
+                "{{ name: r{i}, to: canary, percent: 10, when: {{ header: {{ name: x-region, equals: region-{i} }} }} }}"
+            ),
+            _ => format!(
+                "{{ name: r{i}, to: gray, percent: 20, sticky: {{ header: x-user-id }}, when: {{ cookie: {{ name: plan, equals: plan-{i} }} }} }}"
+            ),
+        };
+        text.push_str("  - ");
+        text.push_str(&rule);
+        text.push('\n');
+    }
+    RuleSet::from_yaml(&text).expect("parse")
+}
+
 /// One rule with an `in` set of `n` values `k0..k{n-1}`.
 pub fn in_set(n: usize) -> Matcher {
     let values: Vec<String> = (0..n).map(|i| format!("k{i}")).collect();

@@ -12,6 +12,7 @@ use crate::error::CompileError;
 use crate::exact::ExactIndex;
 use crate::guard::GuardSpec;
 use crate::intern::{intern, intern_header};
+use crate::literal::LiteralRun;
 use crate::matcher::{CompiledRule, Draw, ExactRun, Matcher, Step, StickyKey, Tagging};
 use crate::net::Networks;
 use crate::rules::{
@@ -702,8 +703,11 @@ fn regex(pattern: &str, fold: bool) -> Result<regex::Regex, String> {
             })
     };
     // Checked alone first, so that the anchoring group cannot be closed by
-    // an unbalanced `)` in the pattern.
-    build(pattern)?;
+    // an unbalanced `)` in the pattern: parsed only (compiling it alone too
+    // doubled the cost of a regex rule), compiled for the error message.
+    if regex_automata::util::syntax::parse(pattern).is_err() {
+        build(pattern)?;
+    }
     build(&format!("^(?:{pattern})$"))
 }
 
@@ -749,6 +753,11 @@ fn program(set: &RuleSet, rules: &[CompiledRule]) -> Box<[Step]> {
             }
         }
         if j - i < RUN_MIN {
+            if let Some((run, end)) = LiteralRun::build(rules, i) {
+                steps.push(Step::Literal(Box::new(run)));
+                i = end;
+                continue;
+            }
             steps.push(Step::Rule(i as u32));
             i += 1;
             continue;

@@ -148,6 +148,7 @@ mod exact;
 mod explain;
 pub mod guard;
 mod intern;
+mod literal;
 mod matcher;
 mod net;
 mod release;

@@ -11,6 +11,7 @@ use crate::cond::{Cond, Source};
 use crate::decision::{Decision, Reason};
 use crate::exact::ExactIndex;
 use crate::guard::GuardSpec;
+use crate::literal::LiteralRun;
 use crate::request::RequestHead;
 use crate::rules::{Algorithm, Missing, RuleSet};
 use crate::scan;
@@ -115,6 +116,8 @@ pub(crate) struct StickyKey {
 pub(crate) enum Step {
     Rule(u32),
     Exact(ExactRun),
+    /// A run of string leaves on one field, scanned once (`literal.rs`).
+    Literal(Box<LiteralRun>),
 }
 
 #[derive(Debug)]
@@ -180,6 +183,16 @@ impl Matcher {
                     }
                 }
                 Step::Exact(run) => self.run(run, request),
+                Step::Literal(run) => run.decide(
+                    request,
+                    |i| {
+                        self.rules[i as usize]
+                            .when
+                            .as_ref()
+                            .is_none_or(|c| c.eval(request))
+                    },
+                    |i| self.land(&self.rules[i as usize], request),
+                ),
             };
             if let Some(decision) = decided {
                 return decision;

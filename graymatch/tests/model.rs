@@ -216,8 +216,80 @@ fn rule() -> impl Strategy<Value = Rule> {
         })
 }
 
+/// Literals that overlap one another and the request values: a prefix that
+/// is also a suffix, one inside another, case variants, the empty literal.
+const LITERALS: &[&str] = &[
+    "a", "ab", "ba", "b", "A", "aB", "", "a b", "/a", "/a/", "/", "%61", "x",
+];
+
+/// A string leaf for a run of mixed operations on one field.
+fn mixed_test() -> impl Strategy<Value = Test> {
+    let lit = || prop::sample::select(LITERALS).prop_map(str::to_owned);
+    let op = prop_oneof![
+        2 => lit().prop_map(Op::Prefix),
+        2 => lit().prop_map(Op::Suffix),
+        2 => lit().prop_map(Op::Contains),
+        1 => lit().prop_map(Op::Equals),
+        1 => prop::collection::vec(lit(), 1..4).prop_map(Op::In),
+        1 => prop::sample::select(&["/", "/a", "/a/", "a", ""][..]).prop_map(|p| Op::SegmentPrefix(p.to_owned())),
+        2 => prop::sample::select(&["a.*", "[ab]+", ".*", "a b", "/a.*", "B", "A[b ]", "%.*"][..]).prop_map(|r| Op::Regex(r.to_owned())),
+    ];
+    (op, prop::bool::weighted(0.3)).prop_map(|(op, fold)| Test {
+        op,
+        ignore_case: fold,
+        value_type: None,
+    })
+}
+
+/// A run of 8 to 20 rules whose conditions are string leaves of mixed
+/// operations on one field (so they compile to one literal run), with the
+/// targets, percents and stickiness of `rule()`; now and then a rule on
+/// another field or with no condition breaks the run.
+fn mixed_run() -> impl Strategy<Value = Vec<Rule>> {
+    let field = 0..5usize;
+    let rules = prop::collection::vec((mixed_test(), rule(), prop::bool::weighted(0.05)), 8..20);
+    (field, rules).prop_map(|(field, rules)| {
+        rules
+            .into_iter()
+            .map(|(test, mut rule, breaks)| {
+                if !breaks {
+                    rule.when = Some(match field {
+                        0 => Condition::Header(Field {
+                            name: "x-a".to_owned(),
+                            test,
+                            name_ignore_case: false,
+                        }),
+                        1 => Condition::Path(test),
+                        2 => Condition::Host(test),
+                        3 => Condition::Query(Field {
+                            name: "q".to_owned(),
+                            test,
+                            name_ignore_case: false,
+                        }),
+                        _ => Condition::Cookie(Field {
+                            name: "c".to_owned(),
+                            test,
+                            name_ignore_case: false,
+                        }),
+                    });
+                }
+                rule
+            })
+            .collect()
+    })
+}
+
 fn rule_set() -> impl Strategy<Value = RuleSet> {
-    (prop::collection::vec(rule(), 0..14), any::<bool>()).prop_map(|(rules, trust)| {
+    let rules = prop_oneof![
+        2 => prop::collection::vec(rule(), 0..14),
+        1 => (prop::collection::vec(rule(), 0..4), mixed_run(), prop::collection::vec(rule(), 0..4))
+            .prop_map(|(mut before, run, after)| {
+                before.extend(run);
+                before.extend(after);
+                before
+            }),
+    ];
+    (rules, any::<bool>()).prop_map(|(rules, trust)| {
         let mut set = RuleSet::new("v0");
         set.propagation = Propagation {
             incoming: if trust {
@@ -242,7 +314,12 @@ fn rule_set() -> impl Strategy<Value = RuleSet> {
 fn request() -> impl Strategy<Value = http::Request<()>> {
     let header = (
         prop::sample::select(HEADERS),
-        prop_oneof![value(), prop::sample::select(TYPED).prop_map(str::to_owned)],
+        prop_oneof![
+            8 => value(),
+            8 => prop::sample::select(TYPED).prop_map(str::to_owned),
+            // Sent as the bytes `a\xffb`: not UTF-8.
+            1 => Just("<not utf-8>".to_owned()),
+        ],
     );
     let host = (prop::sample::select(HOSTS), any::<bool>());
     let client = prop::option::of(prop::sample::select(TYPED));
@@ -293,7 +370,12 @@ fn request() -> impl Strategy<Value = http::Request<()>> {
                     .body(())
                     .unwrap();
                 for (n, v) in headers {
-                    r.headers_mut().append(n, v.parse().unwrap());
+                    let v = if v == "<not utf-8>" {
+                        http::HeaderValue::from_bytes(b"a\xffb").unwrap()
+                    } else {
+                        v.parse().unwrap()
+                    };
+                    r.headers_mut().append(n, v);
                 }
                 for line in cookies {
                     let text: Vec<String> = line

@@ -1,5 +1,6 @@
 //! `decide` allocates nothing: a counting global allocator watches it for
-//! every leaf kind and operation, exact-value runs, both sticky algorithms,
+//! every leaf kind and operation, exact-value runs, runs of mixed string
+//! leaves on one field (literal and regex), both sticky algorithms,
 //! random draws, and trusted tags read from the header and from baggage.
 //!
 //! The library forbids `unsafe`; a global allocator cannot be written
@@ -74,6 +75,14 @@ rules:
   - { name: run2, to: v2, when: { header: { name: x-id, equals: k2 } } }
   - { name: run3, to: v2, when: { header: { name: x-id, equals: k3 } } }
   - { name: run4, to: v2, when: { header: { name: x-id, in: [k4, k5] } } }
+  - { name: lit0, to: v2, when: { header: { name: x-t, prefix: /t/tenant-1/ } } }
+  - { name: lit1, to: v2, when: { header: { name: x-t, suffix: .tenant-2.example.com, ignore_case: true } } }
+  - { name: lit2, to: v2, percent: 0, when: { header: { name: x-t, regex: '/api/v[0-9]+/tenant-3/.*' } } }
+  - { name: lit3, to: v2, when: { header: { name: x-t, contains: acme-4 } } }
+  - { name: lit4, to: v2, when: { header: { name: x-t, regex: '/api/v[0-9]+/tenant-.*', ignore_case: true } } }
+  - { name: lit5, to: v2, when: { header: { name: x-t, equals: "" } } }
+  - { name: lit6, to: v2, when: { header: { name: x-t, in: [k1, k2] } } }
+  - { name: lit7, to: v2, when: { header: { name: x-t, segment_prefix: /seg } } }
   - { name: random, to: v3, percent: 0.0001 }
   - { name: unleash, to: v3, percent: 1, sticky: { cookie: uid, algorithm: unleash, salt: s } }
   - { name: sticky-q, split: [ { to: v2, percent: 10 }, { to: v3, percent: 10 } ], sticky: { query: u } }
@@ -125,6 +134,30 @@ fn decide_allocates_nothing() {
             "exact run, two lines",
             req("GET", "/", &[("x-id", b"k9"), ("x-id", b"k2")]),
             Some("run2"),
+        ),
+        (
+            "literal run, suffix without case",
+            req("GET", "/", &[("x-t", b"shop.TENANT-2.example.com")]),
+            Some("lit1"),
+        ),
+        (
+            "literal run, a regex whose draw falls outside, then the next regex",
+            req("GET", "/", &[("x-t", b"/api/v2/tenant-3/x")]),
+            Some("lit4"),
+        ),
+        (
+            "literal run, two lines, not UTF-8",
+            req(
+                "GET",
+                "/",
+                &[("x-t", b"/api/\xff"), ("x-t", b"/seg/acme-4")],
+            ),
+            Some("lit3"),
+        ),
+        (
+            "literal run, no rule holds",
+            req("GET", "/", &[("x-t", b"/t/tenant-9/")]),
+            None,
         ),
         (
             "trusted header tag",

@@ -59,6 +59,22 @@ fn contenders() -> Vec<(&'static str, Run)> {
     let req1 = b::request(b::USER, &[("x-id", "k0")]);
     let req1000 = b::request(b::USER, &[("x-id", "k999")]);
     let (mut bare, mut gray) = b::bare_and_layered();
+    // Mixed string operations on the path: the last rule decides, a regex
+    // (op 3) or a prefix (op 0); one rule alone is that same last rule.
+    let mixed: Vec<(&'static str, graymatch::Matcher, http::Request<()>)> = vec![
+        ("mixed-rules-1", b::mixed_rules(1, 3), b::mixed_request(3)),
+        (
+            "mixed-rules-1000",
+            b::mixed_rules(1000, 3),
+            b::mixed_request(3),
+        ),
+        ("mixed-prefix-1", b::mixed_rules(1, 0), b::mixed_request(0)),
+        (
+            "mixed-prefix-1000",
+            b::mixed_rules(1000, 0),
+            b::mixed_request(0),
+        ),
+    ];
     let typed_req = b::typed_request();
     let leaves: Vec<(&'static str, graymatch::Matcher)> = vec![
         (
@@ -154,6 +170,12 @@ fn contenders() -> Vec<(&'static str, Run)> {
                     black_box(b::poll_now(gray.call(black_box(r.clone()))).unwrap());
                 });
             }),
+        ));
+    }
+    for (name, m, r) in mixed {
+        rows.push((
+            name,
+            Box::new(move || assert_eq!(m.decide(black_box(&r)).rule(), Some("r999"))),
         ));
     }
     for (name, m) in leaves {
@@ -298,6 +320,26 @@ fn main() {
                     t / o
                 ))
         );
+    }
+    for (one, thousand) in [
+        ("mixed-rules-1", "mixed-rules-1000"),
+        ("mixed-prefix-1", "mixed-prefix-1000"),
+    ] {
+        if let (Some(one), Some(thousand)) = (find(one), find(thousand)) {
+            println!(
+                "{} costs {:.2}× {} in time{}.",
+                thousand.0,
+                thousand.1 / one.1,
+                one.0,
+                thousand
+                    .2
+                    .zip(one.2)
+                    .map_or(String::new(), |(t, o)| format!(
+                        ", {:.2}× in instructions",
+                        t / o
+                    ))
+            );
+        }
     }
     if let Some(string) = find("leaf-string-equals") {
         for name in [
