@@ -4,7 +4,7 @@
 //! failing variant halts it across the fleet.
 //!
 //! The marker of the rules at `KEY` is `KEY/halt` ([`marker_key`]), a JSON
-//! [`ReleaseState`](graymatch::ReleaseState):
+//! [`ReleaseState`]:
 //!
 //! ```json
 //! {"version": "4f9c…", "halted": [{"variant": "gray", "at": "2026-11-24T10:12:03.114Z",
