@@ -173,6 +173,7 @@ async fn a_gray_build_failing_10_percent_is_halted_within_one_window() {
     .await;
     watcher.join().unwrap();
     let after = halted_at.lock().unwrap().expect("gray was halted");
+    println!("gray halted {after:?} after the load started (window {window:?})");
     assert!(
         after <= window,
         "halted after {after:?}, more than one window"
