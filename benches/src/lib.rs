@@ -90,8 +90,10 @@ pub fn fixtures() -> Vec<(&'static str, Request<()>)> {
         (
             "-cookie-last",
             request_with(
-                &["session=9f8e7d6c5b4a; ga=GA1.2.1234567890.1700000000; gid=GA1.2.98765; \
-                   geo=eu-west; theme=dark; grayscale=on; consent=yes; gray=false"],
+                &[
+                    "session=9f8e7d6c5b4a; ga=GA1.2.1234567890.1700000000; gid=GA1.2.98765; \
+                   geo=eu-west; theme=dark; grayscale=on; consent=yes; gray=false",
+                ],
                 &[],
                 Some(USER),
                 &[],
@@ -699,8 +701,7 @@ mod tests {
                 let mut r = req.clone();
                 r.headers_mut()
                     .insert("x-user-id", "user-1".parse().expect("header value"));
-                r.headers_mut()
-                    .append(n, v.parse().expect("header value"));
+                r.headers_mut().append(n, v.parse().expect("header value"));
                 assert!(primitives(&r), "{name:?} {n}");
                 assert!(graymatch_decide(&m, &r), "{name:?} {n}");
             }

@@ -79,6 +79,50 @@ impl CookieName {
     }
 }
 
+impl CookieName {
+    /// Whether a value of this cookie, as [`values`](Self::values) yields
+    /// them, equals `want`: the same pairs and values, without the
+    /// iterator's state between lines.
+    #[inline]
+    pub(crate) fn any_equals(&self, headers: &HeaderMap, want: &[u8]) -> bool {
+        let n = self.name.len();
+        if n == 0 {
+            return false;
+        }
+        for line in headers.get_all(header::COOKIE) {
+            let line = line.as_bytes();
+            let mut pos = 0;
+            while let Some(offset) = self.finder.find(&line[pos..]) {
+                let at = pos + offset;
+                pos = at + 1;
+                let before = &line[..at];
+                if before
+                    .iter()
+                    .rposition(|&b| b != b' ' && b != b'\t')
+                    .is_some_and(|k| before[k] != b';')
+                {
+                    continue;
+                }
+                let after = &line[at + n..];
+                let spaces = after
+                    .iter()
+                    .position(|&b| b != b' ' && b != b'\t')
+                    .unwrap_or(after.len());
+                if after.get(spaces) != Some(&b'=') {
+                    continue;
+                }
+                let value = &after[spaces + 1..];
+                let end = memchr::memchr(b';', value).unwrap_or(value.len());
+                if unquote(trim(&value[..end])) == want {
+                    return true;
+                }
+                pos = at + n + spaces + 1 + end;
+            }
+        }
+        false
+    }
+}
+
 impl std::ops::Deref for CookieName {
     type Target = str;
     fn deref(&self) -> &str {
