@@ -55,7 +55,7 @@ pub(crate) struct Leaf {
 }
 
 impl Leaf {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn eval<R: RequestHead + ?Sized>(&self, req: &R) -> bool {
         match &self.test {
             ValueTest::Present(want) => self.source.has_any(req) == *want,
