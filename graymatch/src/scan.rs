@@ -83,7 +83,7 @@ impl CookieName {
     /// Whether a value of this cookie, as [`values`](Self::values) yields
     /// them, equals `want`: the same pairs and values, without the
     /// iterator's state between lines.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn any_equals(&self, headers: &HeaderMap, want: &[u8]) -> bool {
         let n = self.name.len();
         if n == 0 {
