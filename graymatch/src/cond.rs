@@ -65,11 +65,21 @@ impl Leaf {
                 op: StrOp::Equals(want),
                 fold: false,
             }) => match &self.source {
-                Source::Header(name) => req
-                    .headers()
-                    .get_all(name)
-                    .iter()
-                    .any(|v| v.as_bytes() == &**want),
+                // The first line by `get` (no value iterator when the
+                // header is absent or its first line decides), the others
+                // only when there is a first line and it differs.
+                Source::Header(name) => {
+                    let headers = req.headers();
+                    match headers.get(name) {
+                        None => false,
+                        Some(v) if v.as_bytes() == &**want => true,
+                        Some(_) => headers
+                            .get_all(name)
+                            .iter()
+                            .skip(1)
+                            .any(|v| v.as_bytes() == &**want),
+                    }
+                }
                 Source::Cookie(name) => name.any_equals(req.headers(), want),
                 source => source.any(req, |v| v == &**want),
             },
