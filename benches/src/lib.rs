@@ -64,8 +64,75 @@ pub fn canonical() -> Request<()> {
     request(USER, &[])
 }
 
+/// The canonical request's one `Cookie` header: 8 cookies.
+pub const COOKIES: &str =
+    "session=9f8e7d6c5b4a; theme=dark; lang=en; cart=42; ab=b; tz=UTC; consent=yes; seen=1";
+
 /// A canonical-shaped request for `user`, with extra headers.
 pub fn request(user: &str, extra: &[(&str, &str)]) -> Request<()> {
+    request_with(&[COOKIES], &[], Some(user), extra)
+}
+
+/// The fixtures of `decide` against its primitives (issue #15), each
+/// deciding on the path where the user id is hashed: (row suffix, request).
+///
+/// - `""`: the canonical request;
+/// - `"-cookie-last"`: 8 cookies in one `Cookie` header, `gray=false` last,
+///   four others starting with `g` (one of them `grayscale`);
+/// - `"-two-cookie-lines"`: the canonical 8 cookies over two `Cookie`
+///   headers;
+/// - `"-user-id-last"`: 12 other headers (the canonical 11 and a
+///   `referer`), then `x-user-id` added last;
+/// - `"-no-cookie"`: the canonical request without its `Cookie` header.
+pub fn fixtures() -> Vec<(&'static str, Request<()>)> {
+    vec![
+        ("", canonical()),
+        (
+            "-cookie-last",
+            request_with(
+                &[
+                    "session=9f8e7d6c5b4a; ga=GA1.2.1234567890.1700000000; gid=GA1.2.98765; \
+                   geo=eu-west; theme=dark; grayscale=on; consent=yes; gray=false",
+                ],
+                &[],
+                Some(USER),
+                &[],
+            ),
+        ),
+        (
+            "-two-cookie-lines",
+            request_with(
+                &[
+                    "session=9f8e7d6c5b4a; theme=dark; lang=en; cart=42",
+                    "ab=b; tz=UTC; consent=yes; seen=1",
+                ],
+                &[],
+                Some(USER),
+                &[],
+            ),
+        ),
+        (
+            "-user-id-last",
+            request_with(
+                &[COOKIES],
+                &[("referer", "https://shop.example.com/api/products?page=1")],
+                None,
+                &[("x-user-id", USER)],
+            ),
+        ),
+        ("-no-cookie", request_with(&[], &[], Some(USER), &[])),
+    ]
+}
+
+/// The canonical request's shape: its 10 plain headers, then `cookies` (one
+/// `Cookie` header each), then `more` headers, then `x-user-id: user` when
+/// given, then `extra`.
+pub fn request_with(
+    cookies: &[&str],
+    more: &[(&str, &str)],
+    user: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Request<()> {
     let mut b = Request::get("/api/cart?page=2&sort=price&lang=en&ref=home&utm_source=mail")
         .header("host", "shop.example.com")
         .header(
@@ -85,12 +152,16 @@ pub fn request(user: &str, extra: &[(&str, &str)]) -> Request<()> {
             "traceparent",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         )
-        .header("content-type", "application/json")
-        .header(
-            "cookie",
-            "session=9f8e7d6c5b4a; theme=dark; lang=en; cart=42; ab=b; tz=UTC; consent=yes; seen=1",
-        )
-        .header("x-user-id", user);
+        .header("content-type", "application/json");
+    for c in cookies {
+        b = b.header("cookie", *c);
+    }
+    for (n, v) in more {
+        b = b.header(*n, *v);
+    }
+    if let Some(user) = user {
+        b = b.header("x-user-id", user);
+    }
     for (n, v) in extra {
         b = b.header(*n, *v);
     }
@@ -606,6 +677,34 @@ mod tests {
             assert!(unleash_decide(&u, &req), "{extra:?}");
             assert!(growthbook_decide(&g, &req), "{extra:?}");
             assert!(handwritten(&req).0, "{extra:?}");
+        }
+    }
+
+    #[test]
+    fn primitives_agree_on_every_fixture() {
+        let m = graymatch();
+        for (name, req) in fixtures() {
+            assert_eq!(
+                primitives(&req),
+                graymatch_decide(&m, &req),
+                "fixture {name:?}"
+            );
+            // The same shapes for many users, and with each override.
+            for i in 0..2_000 {
+                let user = format!("u-{i}");
+                let mut r = req.clone();
+                r.headers_mut()
+                    .insert("x-user-id", user.parse().expect("header value"));
+                assert_eq!(primitives(&r), graymatch_decide(&m, &r), "{name:?} {user}");
+            }
+            for (n, v) in [("x-gray", "true"), ("cookie", "gray=true")] {
+                let mut r = req.clone();
+                r.headers_mut()
+                    .insert("x-user-id", "user-1".parse().expect("header value"));
+                r.headers_mut().append(n, v.parse().expect("header value"));
+                assert!(primitives(&r), "{name:?} {n}");
+                assert!(graymatch_decide(&m, &r), "{name:?} {n}");
+            }
         }
     }
 

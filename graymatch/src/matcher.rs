@@ -245,9 +245,24 @@ impl Matcher {
     /// The decision of a rule whose condition holds, if its draw lands.
     #[inline]
     fn land<R: RequestHead + ?Sized>(&self, rule: &CompiledRule, request: &R) -> Option<Decision> {
-        let target = match rule.draw {
+        let target = match &rule.draw {
             Draw::Always => 0,
             Draw::Never => return None,
+            // The common sticky case, without `draw`'s bookkeeping: the
+            // same hash, bucket and target as `draw` finds.
+            Draw::Sticky(key) if key.algorithm == Algorithm::Graymatch => {
+                match key.source.first(request, |v| key.prefix.hash_with(v)) {
+                    Some(h) => {
+                        let value = h % PPM;
+                        rule.targets.iter().position(|&(_, upper)| value < upper)?
+                    }
+                    None if key.missing == Missing::Skip => return None,
+                    None => match self.draw(rule, request).landing {
+                        Landing::Target(t) => t,
+                        Landing::Outside | Landing::NoKey => return None,
+                    },
+                }
+            }
             _ => match self.draw(rule, request).landing {
                 Landing::Target(t) => t,
                 Landing::Outside | Landing::NoKey => return None,
@@ -277,11 +292,7 @@ impl Matcher {
             Draw::Never => (PPM, Algorithm::Graymatch, false),
             Draw::Random => (random(Algorithm::Graymatch), Algorithm::Graymatch, false),
             Draw::Sticky(key) => {
-                let hash = key.source.first(request, |v| {
-                    let mut h = key.prefix;
-                    h.write(v);
-                    h.finish()
-                });
+                let hash = key.source.first(request, |v| key.prefix.hash_with(v));
                 match (hash, key.missing) {
                     (Some(h), _) => (
                         match key.algorithm {

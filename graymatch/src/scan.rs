@@ -79,6 +79,62 @@ impl CookieName {
     }
 }
 
+impl CookieName {
+    /// Whether a value of this cookie, as [`values`](Self::values) yields
+    /// them, equals `want`: the same pairs and values, without the
+    /// iterator's state between lines.
+    #[inline(always)]
+    pub(crate) fn any_equals(&self, headers: &HeaderMap, want: &[u8]) -> bool {
+        let n = self.name.len();
+        if n == 0 {
+            return false;
+        }
+        for line in headers.get_all(header::COOKIE) {
+            let line = line.as_bytes();
+            let mut pos = 0;
+            while let Some(offset) = self.finder.find(&line[pos..]) {
+                let at = pos + offset;
+                pos = at + 1;
+                let before = &line[..at];
+                if before
+                    .iter()
+                    .rposition(|&b| b != b' ' && b != b'\t')
+                    .is_some_and(|k| before[k] != b';')
+                {
+                    continue;
+                }
+                let after = &line[at + n..];
+                let spaces = after
+                    .iter()
+                    .position(|&b| b != b' ' && b != b'\t')
+                    .unwrap_or(after.len());
+                if after.get(spaces) != Some(&b'=') {
+                    continue;
+                }
+                let value = &after[spaces + 1..];
+                // A value starting with a byte that neither ends it nor is
+                // removed by trimming or unquoting, and that `want` does
+                // not start with, differs: skip it without finding its end
+                // (a match of the name inside a value is not at a pair's
+                // start, so the scan may go on from the value).
+                if let Some(&b) = value.first()
+                    && !matches!(b, b' ' | b'\t' | b'"' | b';')
+                    && want.first() != Some(&b)
+                {
+                    pos = at + n + spaces + 1;
+                    continue;
+                }
+                let end = memchr::memchr(b';', value).unwrap_or(value.len());
+                if unquote(trim(&value[..end])) == want {
+                    return true;
+                }
+                pos = at + n + spaces + 1 + end;
+            }
+        }
+        false
+    }
+}
+
 impl std::ops::Deref for CookieName {
     type Target = str;
     fn deref(&self) -> &str {
@@ -530,6 +586,46 @@ mod tests {
             let h = headers(&lines.iter().map(|l| ("cookie", *l)).collect::<Vec<_>>());
             let got: Vec<&[u8]> = cookies(&h, want_name).collect();
             assert_eq!(&got, want, "case {name}");
+        }
+    }
+
+    #[test]
+    fn any_equals_agrees_with_the_scanner() {
+        let lines: &[&[u8]] = &[
+            b"gray=true",
+            b"gray=false",
+            b"a=1; gray = true ",
+            b"grayscale=on; gray=\"true\"",
+            b"gray=xgray=true",
+            b"gray=gray=true; b=2",
+            b"x=a gray=true",
+            b"gray= gray=true",
+            b"gray=;gray=true",
+            b"gray; gray=",
+            b"gray=\ttrue\t;",
+            b"gray=\"\"",
+            b"ga=1; gid=2; gray=t; gray=trueish; gray=true",
+            b"",
+        ];
+        let wants: &[&[u8]] = &[b"true", b"", b"t", b"\"true\"", b" true", b"gray=true"];
+        let name = CookieName::new("gray");
+        for a in lines {
+            for b in [None, Some(&b"gray=true"[..]), Some(b"ab=b; gray=x")] {
+                let mut pairs = vec![("cookie", *a)];
+                if let Some(b) = b {
+                    pairs.push(("cookie", b));
+                }
+                let h = headers(&pairs);
+                for want in wants {
+                    assert_eq!(
+                        name.any_equals(&h, want),
+                        name.values(&h).any(|v| v == *want),
+                        "{:?} {b:?} {:?}",
+                        String::from_utf8_lossy(a),
+                        String::from_utf8_lossy(want)
+                    );
+                }
+            }
         }
     }
 

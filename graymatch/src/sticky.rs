@@ -130,6 +130,44 @@ impl Murmur3 {
         self.write(std::slice::from_ref(&b));
     }
 
+    /// The hash of what was written followed by `key`: [`write`](Self::write)
+    /// then [`finish`](Self::finish) on a copy, with the pending tail
+    /// completed from `key` in one step instead of byte by byte.
+    #[inline]
+    pub(crate) fn hash_with(&self, key: &[u8]) -> u32 {
+        let len = self.len.wrapping_add(key.len() as u32);
+        let mut h1 = self.h1;
+        let mut tail = self.tail;
+        let mut rest = key;
+        let have = self.tail_len as usize;
+        if have != 0 {
+            let need = 4 - have;
+            let take = need.min(rest.len());
+            for (i, &b) in rest[..take].iter().enumerate() {
+                tail |= u32::from(b) << (8 * (have + i));
+            }
+            rest = &rest[take..];
+            if take < need {
+                // The key ended inside the tail.
+                return fmix(h1 ^ tail_mix(tail), len);
+            }
+            h1 = block(h1, tail);
+            tail = 0;
+        }
+        let mut chunks = rest.chunks_exact(4);
+        for c in &mut chunks {
+            h1 = block(h1, u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        }
+        let r = chunks.remainder();
+        if !r.is_empty() {
+            for (i, &b) in r.iter().enumerate() {
+                tail |= u32::from(b) << (8 * i);
+            }
+            h1 ^= tail_mix(tail);
+        }
+        fmix(h1, len)
+    }
+
     #[inline]
     pub(crate) fn finish(self) -> u32 {
         let mut h1 = self.h1;
@@ -147,9 +185,46 @@ impl Murmur3 {
     }
 }
 
+#[inline]
+fn block(h1: u32, k: u32) -> u32 {
+    (h1 ^ tail_mix(k))
+        .rotate_left(13)
+        .wrapping_mul(5)
+        .wrapping_add(0xe654_6b64)
+}
+
+#[inline]
+fn tail_mix(k: u32) -> u32 {
+    k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2)
+}
+
+#[inline]
+fn fmix(h1: u32, len: u32) -> u32 {
+    let mut h = h1 ^ len;
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hash_with_equals_write_then_finish() {
+        let key = b"abc-2026:some-user-id-0123456789-with-a-long-tail";
+        for i in 0..=key.len() {
+            let mut prefix = Murmur3::new(0);
+            prefix.write(&key[..i]);
+            for j in i..=key.len() {
+                let mut h = prefix;
+                h.write(&key[i..j]);
+                assert_eq!(prefix.hash_with(&key[i..j]), h.finish(), "{i}, {j}");
+            }
+        }
+    }
 
     #[test]
     fn streaming_equals_one_shot_for_every_split() {

@@ -172,6 +172,22 @@ fn contenders() -> Vec<(&'static str, Run)> {
             }),
         ));
     }
+    // The other fixtures of `decide` against its primitives (issue #15).
+    for (suffix, r) in b::fixtures().into_iter().skip(1) {
+        let m = b::graymatch();
+        let want = b::graymatch_decide(&m, &r);
+        let r2 = r.clone();
+        let g: &'static str = format!("graymatch{suffix}").leak();
+        let p: &'static str = format!("primitives{suffix}").leak();
+        rows.push((
+            g,
+            Box::new(move || assert_eq!(b::graymatch_decide(black_box(&m), black_box(&r)), want)),
+        ));
+        rows.push((
+            p,
+            Box::new(move || assert_eq!(b::primitives(black_box(&r2)), want)),
+        ));
+    }
     for (name, m, r) in mixed {
         rows.push((
             name,
