@@ -3,7 +3,6 @@
 
 use http::HeaderName;
 use memchr::memmem::Finder;
-use regex::Regex;
 
 use crate::exact::{ExactIndex, eq};
 use crate::net::{self, Networks};
@@ -202,10 +201,19 @@ pub(crate) enum StrOp {
     Contains(Box<Finder<'static>>),
     /// A needle to find with ASCII case folding (stored lowercased).
     ContainsFolded(Box<[u8]>),
-    Regex(Regex),
+    Regex(Pattern),
     /// The prefix without its trailing `/`: the value equals it or
     /// continues with `/`.
     SegmentPrefix(Box<[u8]>),
+}
+
+/// A compiled regex leaf: the engine and its anchored pattern
+/// (`^(?:...)$`, which literal runs compile again into one multi-pattern
+/// search).
+#[derive(Clone, Debug)]
+pub(crate) struct Pattern {
+    pub(crate) regex: regex_automata::meta::Regex,
+    pub(crate) anchored: Box<str>,
 }
 
 impl StrTest {
@@ -224,7 +232,7 @@ impl StrTest {
                     || v.windows(needle.len())
                         .any(|w| w.eq_ignore_ascii_case(needle))
             }
-            StrOp::Regex(re) => std::str::from_utf8(v).is_ok_and(|s| re.is_match(s)),
+            StrOp::Regex(re) => std::str::from_utf8(v).is_ok_and(|s| re.regex.is_match(s)),
             StrOp::SegmentPrefix(p) => {
                 v.len() >= p.len()
                     && eq(&v[..p.len()], p, fold)

@@ -301,7 +301,7 @@ impl LiteralRun {
                     // Already anchored, `^(?:pattern)$`; `(?i)` is what
                     // `case_insensitive` sets for the whole pattern.
                     let fold = if test.fold { "(?i)" } else { "" };
-                    regexes.push((format!("{fold}{}", re.as_str()), offset));
+                    regexes.push((format!("{fold}{}", re.anchored), offset));
                     set_bit(&mut regex_rules, offset);
                 }
                 StrOp::InSet(_) => return None,
