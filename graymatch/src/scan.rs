@@ -95,23 +95,10 @@ impl CookieName {
             while let Some(offset) = self.finder.find(&line[pos..]) {
                 let at = pos + offset;
                 pos = at + 1;
-                let before = &line[..at];
-                if before
-                    .iter()
-                    .rposition(|&b| b != b' ' && b != b'\t')
-                    .is_some_and(|k| before[k] != b';')
-                {
+                let Some(start) = pair_value(line, at, n) else {
                     continue;
-                }
-                let after = &line[at + n..];
-                let spaces = after
-                    .iter()
-                    .position(|&b| b != b' ' && b != b'\t')
-                    .unwrap_or(after.len());
-                if after.get(spaces) != Some(&b'=') {
-                    continue;
-                }
-                let value = &after[spaces + 1..];
+                };
+                let value = &line[start..];
                 // A value starting with a byte that neither ends it nor is
                 // removed by trimming or unquoting, and that `want` does
                 // not start with, differs: skip it without finding its end
@@ -121,18 +108,40 @@ impl CookieName {
                     && !matches!(b, b' ' | b'\t' | b'"' | b';')
                     && want.first() != Some(&b)
                 {
-                    pos = at + n + spaces + 1;
+                    pos = start;
                     continue;
                 }
                 let end = memchr::memchr(b';', value).unwrap_or(value.len());
                 if unquote(trim(&value[..end])) == want {
                     return true;
                 }
-                pos = at + n + spaces + 1 + end;
+                pos = start + end;
             }
         }
         false
     }
+}
+
+/// Where the value of the pair whose name was found at `line[at..at + n]`
+/// begins, if the name is at a pair's start (the line's start, or after `;`
+/// and blanks) and is followed by blanks and `=`: the one rule both cookie
+/// scans keep.
+#[inline(always)]
+fn pair_value(line: &[u8], at: usize, n: usize) -> Option<usize> {
+    let before = &line[..at];
+    if before
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .is_some_and(|k| before[k] != b';')
+    {
+        return None;
+    }
+    let after = &line[at + n..];
+    let spaces = after
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(after.len());
+    (after.get(spaces) == Some(&b'=')).then_some(at + n + spaces + 1)
 }
 
 impl std::ops::Deref for CookieName {
@@ -226,25 +235,12 @@ impl<'a> Iterator for Cookies<'a> {
             }) {
                 continue;
             }
-            let before = &line[..at];
-            if before
-                .iter()
-                .rposition(|&b| b != b' ' && b != b'\t')
-                .is_some_and(|k| before[k] != b';')
-            {
+            let Some(start) = pair_value(line, at, self.name.len()) else {
                 continue;
-            }
-            let after = &line[at + self.name.len()..];
-            let spaces = after
-                .iter()
-                .position(|&b| b != b' ' && b != b'\t')
-                .unwrap_or(after.len());
-            if after.get(spaces) != Some(&b'=') {
-                continue;
-            }
-            let value = &after[spaces + 1..];
+            };
+            let value = &line[start..];
             let end = memchr::memchr(b';', value).unwrap_or(value.len());
-            self.pos = at + self.name.len() + spaces + 1 + end;
+            self.pos = start + end;
             return Some(unquote(trim(&value[..end])));
         }
     }
