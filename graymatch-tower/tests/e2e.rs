@@ -3,14 +3,16 @@
 //! internal service (trusting tags) routes each hop the way the edge did.
 //! Every loop is bounded in count, and every test in time.
 
+mod support;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
+use support::serve;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::routing::get;
 use bytes::Bytes;
@@ -43,28 +45,6 @@ propagation: { incoming: trust }
 
 fn compile(yaml: &str) -> graymatch::Matcher {
     RuleSet::from_yaml(yaml).unwrap().compile().unwrap()
-}
-
-async fn serve<S>(app: S) -> SocketAddr
-where
-    S: tower::Service<Request<Body>, Response = axum::response::Response, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send,
-{
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            axum::ServiceExt::<Request<Body>>::into_make_service(app),
-        )
-        .await
-        .unwrap();
-    });
-    addr
 }
 
 /// The internal service: a stable and a gray router behind a trusting layer.

@@ -5,18 +5,19 @@
 //! the threshold is never halted over 20 windows. Every loop is bounded in count
 //! and time.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use support::serve;
 
 use axum::Router;
-use axum::body::Body;
 use axum::http::StatusCode;
 use axum::routing::get;
 use graymatch::{Release, RuleSet};
 use graymatch_tower::GrayLayer;
-use http::Request;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -57,20 +58,12 @@ async fn edge(release: &Release, counts: Arc<Counts>, fail_every: usize) -> Sock
             }
         }),
     );
-    let app = GrayLayer::release(release)
-        .route("gray", gray)
-        .layer(stable);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            axum::ServiceExt::<Request<Body>>::into_make_service(app),
-        )
-        .await
-        .unwrap();
-    });
-    addr
+    serve(
+        GrayLayer::release(release)
+            .route("gray", gray)
+            .layer(stable),
+    )
+    .await
 }
 
 /// Sends requests from `workers` loops until `stop` says so, at most

@@ -5,8 +5,11 @@
 //! provider. Bounded in count and time.
 #![cfg(feature = "otel")]
 
+mod support;
+
 use std::net::SocketAddr;
 use std::time::Duration;
+use support::serve;
 
 use axum::Router;
 use axum::body::Body;
@@ -41,13 +44,6 @@ impl Extractor for Read<'_> {
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(http::HeaderName::as_str).collect()
     }
-}
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
 }
 
 const TRUSTING: &str =

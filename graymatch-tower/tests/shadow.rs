@@ -2,14 +2,16 @@
 //! whose copies go through a hyper client to a second axum server. Every
 //! loop is bounded in count, and every wait in time.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::serve;
 
 use axum::Router;
-use axum::body::Body;
 use axum::routing::{get, post};
 use bytes::Bytes;
 use graymatch::{RuleSet, SharedMatcher};
@@ -29,28 +31,6 @@ type TestClient = Client<HttpConnector, BoxBody<Bytes, Infallible>>;
 
 fn compile(yaml: &str) -> graymatch::Matcher {
     RuleSet::from_yaml(yaml).unwrap().compile().unwrap()
-}
-
-async fn serve<S>(app: S) -> SocketAddr
-where
-    S: tower::Service<Request<Body>, Response = axum::response::Response, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send,
-{
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            axum::ServiceExt::<Request<Body>>::into_make_service(app),
-        )
-        .await
-        .unwrap();
-    });
-    addr
 }
 
 /// What a server received: headers and body, in arrival order.
