@@ -3,8 +3,10 @@
 //! tracing subscriber's output. One test per process: the recorder is
 //! global.
 
-use std::collections::BTreeMap;
+mod support;
+
 use std::sync::{Arc, Mutex};
+use support::parse;
 
 use graymatch::RuleSet;
 use graymatch_tower::GrayLayer;
@@ -36,17 +38,6 @@ fn answering() -> Svc {
         *res.status_mut() = StatusCode::from_u16(status).unwrap();
         Ok(res)
     }))
-}
-
-/// `name{labels}` -> value, from Prometheus text.
-fn parse(text: &str) -> BTreeMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            Some((series.to_owned(), value.parse().ok()?))
-        })
-        .collect()
 }
 
 #[derive(Clone, Default)]

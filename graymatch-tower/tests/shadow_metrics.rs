@@ -1,9 +1,11 @@
 //! Shadow metrics after a known sequence: the real Prometheus exporter's
 //! text, parsed back. One test per process: the recorder is global.
 
-use std::collections::BTreeMap;
+mod support;
+
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
+use support::parse;
 
 use bytes::Bytes;
 use graymatch::RuleSet;
@@ -12,16 +14,6 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tower::{Layer, ServiceExt, service_fn};
-
-fn parse(text: &str) -> BTreeMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            Some((series.to_owned(), value.parse().ok()?))
-        })
-        .collect()
-}
 
 /// A service that answers with the status in `x-status` (200 by default).
 fn status_of<B>(req: &Request<B>) -> StatusCode {

@@ -1,6 +1,7 @@
 //! Helpers shared by the loopback tests.
 #![allow(dead_code, unreachable_pub)]
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
@@ -32,4 +33,15 @@ where
         .expect("the server runs");
     });
     addr
+}
+
+/// `name{labels}` -> value, from Prometheus text.
+pub fn parse(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
 }
