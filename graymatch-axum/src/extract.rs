@@ -30,9 +30,11 @@ use crate::rejection::MissingGrayLayer;
 /// - In a service with `incoming: trust`, the decision is the tag that
 ///   arrived ([`reason`](Decision::reason) is [`Reason::Propagated`]);
 ///   otherwise this service's rules decided ([`Reason::Rule`] or
-///   [`Reason::Default`]). Either way the request's own `x-gray` header and
-///   `baggage` now carry this service's tag, not necessarily what the
-///   client sent.
+///   [`Reason::Default`]). Either way, where the request arrived with an
+///   `x-gray` header or a `gray` baggage member, they now carry this
+///   service's tag, not necessarily what the client sent (a request that
+///   arrived without one gets none unless the layer's
+///   `tag_every_request` is on).
 ///
 /// ```
 /// use axum::{routing::get, Router};

@@ -88,6 +88,15 @@ impl VariantRouter {
         self
     }
 
+    /// Writes the tag headers onto every request, for handlers that forward
+    /// requests with a client that does not propagate; see
+    /// [`GrayLayer::tag_every_request`].
+    #[must_use]
+    pub fn tag_every_request(mut self, on: bool) -> Self {
+        self.layer = self.layer.tag_every_request(on);
+        self
+    }
+
     /// Finishes with the `Router` of the default variant, which also serves
     /// variants without a `Router` of their own (a fallback: see
     /// [`GrayDecision::is_fallback`](crate::GrayDecision::is_fallback)).

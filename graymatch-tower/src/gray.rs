@@ -5,13 +5,17 @@
 //! 1. decides with the matcher (a [`Matcher`], or a [`SharedMatcher`] for
 //!    hot reload), first putting the client's address in the extensions
 //!    when a rule reads it ([`GrayLayer::client_ip`]);
-//! 2. writes the tag onto the request as the rule set's `propagation` says
-//!    (`x-gray` header and `gray` baggage member by default), overwriting any
-//!    tag the client sent unless it was trusted (`incoming: trust`). Only
-//!    the carriers the rule set turns on are written: at an edge with
-//!    `header: null` or `baggage: null`, strip that carrier from incoming
-//!    requests yourself, or a handler that forwards it passes a client's
-//!    choice on to trusting services;
+//! 2. writes the tag over any tag the request arrived with, as the rule
+//!    set's `propagation` says (`x-gray` header and `gray` baggage member
+//!    by default), so that a client's tag never reaches the handler unless
+//!    it was trusted (`incoming: trust`, and then the tag is the one that
+//!    arrived). A request that arrived without one is left as it is (its
+//!    header map is not grown), unless [`GrayLayer::tag_every_request`] is
+//!    on: outbound clients write the tag from the task's [`scope`]. Only
+//!    the carriers the rule set turns on are checked and written: at an
+//!    edge with `header: null` or `baggage: null`, strip that carrier from
+//!    incoming requests yourself, or a handler that forwards it passes a
+//!    client's choice on to trusting services;
 //! 3. puts the [`Decision`] in the request extensions (one insert; the
 //!    [`Tag`] is in the task's [`scope`] for outbound calls);
 //! 4. calls the service of the decided variant, or the default service when
@@ -56,9 +60,11 @@
 //! "#)?.compile()?;
 //!
 //! let handler = |name: &'static str| service_fn(move |req: Request<String>| async move {
-//!     // The decision and the tag are in the extensions; the tag is on the headers.
-//!     let tagged = req.headers()["x-gray"].to_str().unwrap().to_owned();
-//!     Ok::<_, Infallible>(Response::new(format!("{name} served {tagged}")))
+//!     // The decision is in the extensions, the tag in the task's scope.
+//!     let decided = req.extensions().get::<graymatch::Decision>().unwrap().variant();
+//!     let tag = graymatch_tower::scope::current().unwrap();
+//!     assert_eq!(tag.variant(), decided);
+//!     Ok::<_, Infallible>(Response::new(format!("{name} served {decided}")))
 //! });
 //! // Both services must have one type: box them, or use axum Routers.
 //! let stable = tower::util::BoxCloneSyncService::new(handler("stable"));
@@ -198,6 +204,7 @@ pub struct GrayLayer<S> {
     client_ip: ClientIpSource,
     served_header: Option<HeaderName>,
     release: Option<Release>,
+    tag_every_request: bool,
 }
 
 impl<S> GrayLayer<S> {
@@ -212,6 +219,7 @@ impl<S> GrayLayer<S> {
             client_ip: ClientIpSource::Peer,
             served_header: None,
             release: None,
+            tag_every_request: false,
         }
     }
 
@@ -263,6 +271,41 @@ impl<S> GrayLayer<S> {
     #[must_use]
     pub fn served_header(mut self, name: HeaderName) -> Self {
         self.served_header = Some(name);
+        self
+    }
+
+    /// Writes the tag headers onto every request, not only over a tag the
+    /// request arrived with. Off by default: a handler finds the decision
+    /// in the [`Decision`] extension, and outbound clients
+    /// ([`PropagateGrayLayer`](crate::PropagateGrayLayer), the reqwest
+    /// middleware, tonic through the same layer) write the tag from the
+    /// task's [`scope`](crate::scope). Turn it on when handlers forward the
+    /// incoming request (or copy its headers) with a client that does not
+    /// propagate, so that the request still carries this service's
+    /// decision. It costs a header insert and a baggage merge per request,
+    /// and a request whose header map is full grows it (two allocations).
+    ///
+    /// Either way, a tag the client sent (an `x-gray` line, a `gray`
+    /// baggage member) never reaches the handler unreplaced: such a request
+    /// always gets this service's tag written over it.
+    ///
+    /// ```
+    /// use graymatch_tower::GrayLayer;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let m = graymatch::RuleSet::new("stable").compile().unwrap();
+    /// let handler = tower::service_fn(|req: http::Request<()>| async move {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(req.headers()["x-gray"].clone()))
+    /// });
+    /// let svc = GrayLayer::new(m).tag_every_request(true).layer(handler);
+    /// let res = svc.oneshot(http::Request::new(())).await.unwrap();
+    /// assert_eq!(res.body(), "stable");
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn tag_every_request(mut self, on: bool) -> Self {
+        self.tag_every_request = on;
         self
     }
 
@@ -333,6 +376,7 @@ impl<S: Clone> Clone for GrayLayer<S> {
             client_ip: self.client_ip.clone(),
             served_header: self.served_header.clone(),
             release: self.release.clone(),
+            tag_every_request: self.tag_every_request,
         }
     }
 }
@@ -394,6 +438,7 @@ impl<S: Clone> Layer<S> for GrayLayer<S> {
                 served_header: self.served_header.clone(),
                 outcomes: Outcomes::default(),
                 release: self.release.clone(),
+                tag_every_request: self.tag_every_request,
             }),
         }
     }
@@ -415,6 +460,7 @@ struct Shared<S> {
     served_header: Option<HeaderName>,
     outcomes: Outcomes,
     release: Option<Release>,
+    tag_every_request: bool,
 }
 
 impl<S> Gray<S> {
@@ -493,7 +539,11 @@ where
         let in_flight = shared.outcomes.start(&decision);
         let otel = OtelState::start(&decision, &tag);
         let span = crate::events::evaluated(&decision);
-        tag.write(req.headers_mut());
+        // Over a tag the client sent, always; elsewhere only when asked:
+        // outbound clients write it from the scope.
+        if shared.tag_every_request || tag.found_in(req.headers()) {
+            tag.write(req.headers_mut());
+        }
         let set_cookie = shared
             .pin
             .as_ref()

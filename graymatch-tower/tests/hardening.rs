@@ -56,12 +56,13 @@ async fn hostile_requests_through_the_layer() {
         (
             "64 KiB cookie",
             vec![("cookie", huge_cookie.into_bytes())],
-            "gray [\"gray\"] [9]",
+            // No tag arrived, so none is written on the request.
+            "gray [] []",
         ),
         (
             "10,000 cookies",
             vec![("cookie", many.into_bytes())],
-            "gray [\"gray\"] [9]",
+            "gray [] []",
         ),
         (
             "1,000 x-gray lines",

@@ -368,6 +368,19 @@ fn baggage_in<'a>(lines: GetAll<'a, HeaderValue>, key: &[u8]) -> Option<&'a [u8]
     None
 }
 
+/// Whether `lines` hold a member with this key, or pass the W3C limits
+/// before one is found (where a reader with other limits might see one).
+pub(crate) fn baggage_carries(lines: GetAll<'_, HeaderValue>, key: &[u8]) -> bool {
+    let mut reader = BaggageReader::default();
+    for line in lines {
+        match reader.line(line.as_bytes(), key) {
+            Baggage::Found(_) | Baggage::Stop => return true,
+            Baggage::More => {}
+        }
+    }
+    false
+}
+
 /// Reads `baggage` lines in order for one member, counting toward the W3C
 /// limits across lines: the HTTP scanner and the message carriers' share it.
 #[derive(Default)]

@@ -152,6 +152,45 @@ impl Tag {
             }
         }
     }
+
+    /// Whether `headers` already carry a tag where this one is written: a
+    /// line of its header, or a `baggage` member with its key (read as a
+    /// trusting service reads it, [`scan::baggage`]). `baggage` past the W3C
+    /// limits counts as carrying one, since a member there is hidden from
+    /// this reader but not necessarily from every other. Lines of other
+    /// headers and other baggage members do not count.
+    ///
+    /// A service that decides for itself need only [`write`](Self::write)
+    /// the tag over requests for which this is true: on the others there is
+    /// no incoming tag to replace, and outbound clients write the tag from
+    /// the task's scope.
+    ///
+    /// ```
+    /// let tag = graymatch::Tag::new("stable").unwrap();
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("baggage", "tenant=acme".parse().unwrap());
+    /// assert!(!tag.found_in(&headers));
+    /// headers.insert("baggage", "tenant=acme, gray = canary".parse().unwrap());
+    /// assert!(tag.found_in(&headers));
+    /// headers.clear();
+    /// headers.insert("x-gray", "anything".parse().unwrap());
+    /// assert!(tag.found_in(&headers));
+    /// ```
+    #[inline]
+    pub fn found_in(&self, headers: &HeaderMap) -> bool {
+        if headers.is_empty() {
+            return false;
+        }
+        if let Some(header) = self.header
+            && headers.contains_key(header)
+        {
+            return true;
+        }
+        match self.baggage {
+            Some(key) => scan::baggage_carries(headers.get_all(&BAGGAGE), key.as_bytes()),
+            None => false,
+        }
+    }
 }
 
 impl fmt::Debug for Tag {
