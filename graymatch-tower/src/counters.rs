@@ -70,7 +70,9 @@ impl Table {
                 Some(n) => *n,
                 None => *slot.name.get_or_init(|| name),
             };
-            if found == name {
+            // Names are interned: the same name is almost always the same
+            // address, so the bytes are compared only when it is not.
+            if std::ptr::eq(found, name) || found == name {
                 slot.count.fetch_add(1, Relaxed);
                 return;
             }

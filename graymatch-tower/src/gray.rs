@@ -431,7 +431,13 @@ impl<S: Clone> Layer<S> for GrayLayer<S> {
             default,
             shared: Arc::new(Shared {
                 source: self.source.clone(),
-                routes: self.routes.clone(),
+                // Interned as decided variants are; a name no variant can
+                // have (not 1 to 64 of `[A-Za-z0-9._-]`) never serves.
+                routes: self
+                    .routes
+                    .iter()
+                    .filter_map(|(v, svc)| Some((Tag::new(v).ok()?.variant(), svc.clone())))
+                    .collect(),
                 pin: self.pin.clone(),
                 counters: self.counters.clone(),
                 client_ip: self.client_ip.clone(),
@@ -453,7 +459,7 @@ pub struct Gray<S> {
 
 struct Shared<S> {
     source: MatcherSource,
-    routes: Vec<(String, S)>,
+    routes: Vec<(&'static str, S)>,
     pin: Option<PinCookie>,
     counters: Counters,
     client_ip: ClientIpSource,
@@ -552,7 +558,11 @@ where
         extensions.insert(decision);
         shared.counters.record(&decision);
         let mut served = decision.variant();
-        let service = match shared.routes.iter().find(|(v, _)| v == decision.variant()) {
+        let service = match shared
+            .routes
+            .iter()
+            .find(|(v, _)| same(v, decision.variant()))
+        {
             Some((_, svc)) => svc.clone(),
             None => {
                 if decision.variant() != default {
@@ -588,6 +598,13 @@ where
             otel,
         }
     }
+}
+
+/// Whether a route's variant is the decided one: route names are interned
+/// when the layer is made, so the addresses match when the names do.
+#[inline]
+fn same(route: &str, variant: &'static str) -> bool {
+    std::ptr::eq(route, variant) || route == variant
 }
 
 /// Without the `metrics` feature, outcomes are not recorded.

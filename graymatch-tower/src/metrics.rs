@@ -51,7 +51,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -111,6 +111,27 @@ pub(crate) struct Keys {
     in_flight: Key,
 }
 
+impl Keys {
+    /// The keys of a decision's (variant, rule, reason), leaked: they live
+    /// as long as the interned names they label.
+    fn new(d: &Decision) -> &'static Keys {
+        let labels = |status: Option<&'static str>| {
+            let mut l = vec![Label::from_static_parts("variant", d.variant())];
+            if let Some(status) = status {
+                l.push(Label::from_static_parts("rule", d.rule().unwrap_or("")));
+                l.push(Label::from_static_parts("reason", d.reason().as_str()));
+                l.push(Label::from_static_parts("status", status));
+            }
+            l
+        };
+        Box::leak(Box::new(Keys {
+            requests: STATUSES.map(|s| Key::from_parts(REQUESTS, labels(Some(s)))),
+            duration: Key::from_parts(DURATION, labels(None)),
+            in_flight: Key::from_parts(IN_FLIGHT, labels(None)),
+        }))
+    }
+}
+
 type Id = (usize, usize, u8);
 
 /// Hashes an [`Id`] (two addresses and a small number) with one multiply
@@ -141,13 +162,31 @@ impl std::hash::Hasher for IdHasher {
 
 type IdMap = HashMap<Id, &'static Keys, std::hash::BuildHasherDefault<IdHasher>>;
 
-/// The layer's recorder of outcomes: a read-mostly cache of keys, and the
-/// matcher whose variants were last given their zero series.
-#[derive(Debug, Default)]
+/// Slots of the lock-free key table, probed up to [`PROBES`] deep; the
+/// (variant, rule, reason) combinations past them go to a map.
+const KEY_SLOTS: usize = 256;
+const PROBES: usize = 8;
+
+/// The layer's recorder of outcomes: a cache of keys (a lock-free table
+/// filled once per combination, then a read-mostly map), and the matcher
+/// whose variants were last given their zero series.
+#[derive(Debug)]
 pub(crate) struct Outcomes {
+    slots: Box<[OnceLock<(Id, &'static Keys)>]>,
     keys: ArcSwap<IdMap>,
     writing: Mutex<()>,
     seen: AtomicUsize,
+}
+
+impl Default for Outcomes {
+    fn default() -> Self {
+        Outcomes {
+            slots: (0..KEY_SLOTS).map(|_| OnceLock::new()).collect(),
+            keys: ArcSwap::default(),
+            writing: Mutex::new(()),
+            seen: AtomicUsize::new(0),
+        }
+    }
 }
 
 impl Outcomes {
@@ -200,12 +239,33 @@ impl Outcomes {
         metrics::counter!(FALLBACKS, "variant" => variant, "served" => served).increment(1);
     }
 
+    #[inline]
     fn keys(&self, d: &Decision) -> &'static Keys {
         let id: Id = (
             d.variant().as_ptr() as usize,
             d.rule().map_or(0, |r| r.as_ptr() as usize),
             d.reason() as u8,
         );
+        // A combination takes the first empty slot on its probe path and
+        // slots are filled once, so every slot before its own holds another
+        // combination: probing finds it, or fills the slot it will keep.
+        // When all the path's slots hold others, the map has it.
+        let hash = (id.0 as u64 ^ (id.1 as u64).rotate_left(29) ^ u64::from(id.2))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let start = (hash >> 56) as usize;
+        for i in 0..PROBES {
+            let slot = &self.slots[(start + i) % KEY_SLOTS];
+            let &(held, keys) = slot.get_or_init(|| (id, Keys::new(d)));
+            if held == id {
+                return keys;
+            }
+        }
+        self.mapped(d, id)
+    }
+
+    /// The keys of a combination past the table's probes.
+    #[cold]
+    fn mapped(&self, d: &Decision, id: Id) -> &'static Keys {
         if let Some(k) = self.keys.load().get(&id) {
             return k;
         }
@@ -215,20 +275,7 @@ impl Outcomes {
         if let Some(k) = current.get(&id) {
             return k;
         }
-        let labels = |status: Option<&'static str>| {
-            let mut l = vec![Label::from_static_parts("variant", d.variant())];
-            if let Some(status) = status {
-                l.push(Label::from_static_parts("rule", d.rule().unwrap_or("")));
-                l.push(Label::from_static_parts("reason", d.reason().as_str()));
-                l.push(Label::from_static_parts("status", status));
-            }
-            l
-        };
-        let keys: &'static Keys = Box::leak(Box::new(Keys {
-            requests: STATUSES.map(|s| Key::from_parts(REQUESTS, labels(Some(s)))),
-            duration: Key::from_parts(DURATION, labels(None)),
-            in_flight: Key::from_parts(IN_FLIGHT, labels(None)),
-        }));
+        let keys = Keys::new(d);
         let mut next = IdMap::clone(&current);
         next.insert(id, keys);
         self.keys.store(Arc::new(next));
@@ -273,5 +320,74 @@ impl Drop for InFlight {
                     .decrement(1.0);
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// More combinations than the table's slots: each keeps one set of
+    /// keys, found again on every lookup, labelled with its own names.
+    #[test]
+    fn every_combination_keeps_its_keys() {
+        let n = 2 * KEY_SLOTS;
+        let rules: String = (0..n)
+            .map(|i| format!("  - {{ name: r{i}, to: v{}, when: {{ header: {{ name: x-r, equals: \"{i}\" }} }} }}\n", i % 7))
+            .collect();
+        let variants: Vec<String> = (0..7).map(|i| format!("v{i}")).collect();
+        let yaml = format!(
+            "default: v0\nvariants: [{}]\nrules:\n{rules}",
+            variants.join(", ")
+        );
+        let m = graymatch::RuleSet::from_yaml(&yaml)
+            .unwrap()
+            .compile()
+            .unwrap();
+        let decide = |i: usize| {
+            m.decide(
+                &http::Request::builder()
+                    .header("x-r", i.to_string())
+                    .body(())
+                    .unwrap(),
+            )
+        };
+        let outcomes = Outcomes::default();
+        let first: Vec<&'static Keys> = (0..=n).map(|i| outcomes.keys(&decide(i))).collect();
+        for round in 0..2 {
+            for (i, keys) in first.iter().enumerate() {
+                let again = outcomes.keys(&decide(i));
+                assert!(std::ptr::eq(*keys, again), "round {round}, request {i}");
+            }
+        }
+        for (i, keys) in first.iter().enumerate().take(n) {
+            let labels: Vec<_> = keys.requests[1]
+                .labels()
+                .map(|l| (l.key(), l.value()))
+                .collect();
+            let rule = format!("r{i}");
+            let variant = format!("v{}", i % 7);
+            assert_eq!(
+                labels,
+                [
+                    ("variant", variant.as_str()),
+                    ("rule", rule.as_str()),
+                    ("reason", "rule"),
+                    ("status", "2xx")
+                ],
+                "request {i}"
+            );
+        }
+        // The request no rule matched: the default.
+        assert!(keys_label(first[n], "reason") == "default");
+    }
+
+    fn keys_label(keys: &Keys, name: &str) -> String {
+        keys.in_flight
+            .labels()
+            .chain(keys.requests[0].labels())
+            .find(|l| l.key() == name)
+            .map(|l| l.value().to_owned())
+            .unwrap_or_default()
     }
 }
