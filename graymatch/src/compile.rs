@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime};
 use http::HeaderName;
 use memchr::memmem::Finder;
 use regex::RegexBuilder;
+use regex_automata::nfa::thompson;
+use regex_syntax::hir::{Hir, Look};
 
 use crate::cond::{Cond, Leaf, Pattern, Source, StrOp, StrTest, ValueTest};
 use crate::error::CompileError;
@@ -203,6 +205,21 @@ impl<'m> Compiler<'m> {
             .map(|v| self.moment.halted.iter().any(|h| h == v))
             .collect();
         let program = program(set, &rules);
+        // The engines of the regex leaves the rule-by-rule program
+        // evaluates; a literal run's own regex decides for its regex rules.
+        let mut in_run = vec![false; rules.len()];
+        for step in &program {
+            if let Step::Literal(run) = step {
+                in_run[run.rules()].fill(true);
+            }
+        }
+        for (i, rule) in rules.iter().enumerate() {
+            if let (false, Some(when)) = (in_run[i], &rule.when) {
+                when.patterns(&mut Pattern::build).map_err(|e| {
+                    CompileError::invalid(format!("rules[{i}] ({})", set.rules[i].name), e)
+                })?;
+            }
+        }
         if let Some(key) = tagging.baggage {
             tagging.members = self
                 .variants
@@ -705,38 +722,48 @@ fn regex(pattern: &str, fold: bool) -> Result<Pattern, String> {
             last.strip_prefix("error: ").unwrap_or(last)
         ))
     };
-    // Checked alone first, so that the anchoring group cannot be closed by
-    // an unbalanced `)` in the pattern: parsed only (compiling it alone too
-    // doubled the cost of a regex rule), compiled for the error message.
-    if regex_automata::util::syntax::parse(pattern).is_err()
-        && let Some(m) = message(pattern)
-    {
-        return Err(m);
-    }
+    // Parsed alone, so that the anchoring cannot be undone by an unbalanced
+    // `)` in the pattern, then anchored as `^(?:pattern)$` would be.
+    let config = regex_automata::util::syntax::Config::new().case_insensitive(fold);
+    let hir = match regex_automata::util::syntax::parse_with(pattern, &config) {
+        Ok(hir) => hir,
+        Err(e) => {
+            return Err(message(pattern)
+                .unwrap_or_else(|| format!("regex {pattern:?} does not compile: {e}")));
+        }
+    };
     let anchored = format!("^(?:{pattern})$");
-    // The regex crate's engine and limits, without the one-pass DFA: a
-    // leaf only asks whether the value matches, which the lazy DFA
-    // answers, and the one-pass DFA held two thirds of a compiled regex
-    // (29 KB of a typical path pattern's 29, against 9 without it).
-    let built = regex_automata::meta::Builder::new()
-        .configure(
-            regex_automata::meta::Config::new()
-                .utf8_empty(true)
-                .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
-                .dfa_size_limit(Some(REGEX_SIZE_LIMIT))
-                .hybrid_cache_capacity(REGEX_SIZE_LIMIT)
-                .onepass(false),
-        )
-        .syntax(regex_automata::util::syntax::Config::new().case_insensitive(fold))
-        .build(&anchored);
-    match built {
-        Ok(regex) => Ok(Pattern {
-            regex,
-            anchored: anchored.into(),
-        }),
+    let whole = Hir::concat(vec![Hir::look(Look::Start), hir, Hir::look(Look::End)]);
+    // Both NFAs the engine builds, within its size limit: what decides
+    // whether it builds. Compilers reused across the patterns of a thread
+    // keep their UTF-8 state tables (a fresh one allocates and clears about
+    // 300 KB per pattern, most of a small regex's build).
+    let checked = NFA.with(|[forward, reverse]| {
+        let check = |c: &thompson::Compiler| c.build_from_hir(&whole).map_err(|e| e.to_string());
+        check(forward).and_then(|_| check(reverse)).map(drop)
+    });
+    match checked {
+        Ok(()) => Ok(Pattern::new(anchored.into(), fold)),
         Err(e) => Err(message(&anchored)
             .unwrap_or_else(|| format!("regex {pattern:?} does not compile: {e}"))),
     }
+}
+
+thread_local! {
+    /// The forward and reverse NFA compilers of the regex engine, with its
+    /// configuration (`meta::Config::to_thompson_config`): UTF-8 empty
+    /// matches, the size limit, no shrinking; no captures in reverse.
+    static NFA: [thompson::Compiler; 2] = {
+        let config = thompson::Config::new()
+            .utf8(true)
+            .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
+            .shrink(false);
+        let mut forward = thompson::Compiler::new();
+        forward.configure(config.clone());
+        let mut reverse = thompson::Compiler::new();
+        reverse.configure(config.which_captures(thompson::WhichCaptures::None).reverse(true));
+        [forward, reverse]
+    };
 }
 
 /// What a rule tests when it is one exact-value leaf: the field, whether case

@@ -1,9 +1,12 @@
 //! Compiled conditions: leaves with prebuilt header names, needles, sets and
 //! regexes, evaluated over a borrowed request.
 
+use std::sync::OnceLock;
+
 use http::HeaderName;
 use memchr::memmem::Finder;
 
+use crate::compile::REGEX_SIZE_LIMIT;
 use crate::exact::{ExactIndex, eq};
 use crate::net::{self, Networks};
 use crate::request::RequestHead;
@@ -43,6 +46,26 @@ impl Cond {
     #[inline(never)]
     fn eval_nested<R: RequestHead + ?Sized>(&self, req: &R) -> bool {
         self.eval(req)
+    }
+
+    /// Calls `f` with every regex leaf of the condition, in order.
+    pub(crate) fn patterns<E>(
+        &self,
+        f: &mut impl FnMut(&Pattern) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match self {
+            Cond::All(cs) | Cond::Any(cs) => cs.iter().try_for_each(|c| c.patterns(f)),
+            Cond::Not(c) => c.patterns(f),
+            Cond::Leaf(Leaf {
+                test:
+                    ValueTest::Str(StrTest {
+                        op: StrOp::Regex(p),
+                        ..
+                    }),
+                ..
+            }) => f(p),
+            Cond::Leaf(_) => Ok(()),
+        }
     }
 }
 
@@ -207,13 +230,79 @@ pub(crate) enum StrOp {
     SegmentPrefix(Box<[u8]>),
 }
 
-/// A compiled regex leaf: the engine and its anchored pattern
-/// (`^(?:...)$`, which literal runs compile again into one multi-pattern
-/// search).
+/// A regex leaf: its anchored pattern (`^(?:...)$`, which literal runs
+/// compile again into one multi-pattern search) and its engine.
+///
+/// The pattern was checked when the rule set compiled (parsed, and its
+/// NFAs built within the size limit). The engine is built then too for
+/// every leaf the rule-by-rule program evaluates; a regex rule of a
+/// literal run decides through the run's regex, so its own engine is built
+/// only if something evaluates the leaf alone (`explain`), which keeps a
+/// large rule set's compile time and memory down.
 #[derive(Clone, Debug)]
 pub(crate) struct Pattern {
-    pub(crate) regex: regex_automata::meta::Regex,
+    regex: OnceLock<Option<regex_automata::meta::Regex>>,
     pub(crate) anchored: Box<str>,
+    fold: bool,
+}
+
+impl Pattern {
+    /// A checked pattern whose engine is not built yet.
+    pub(crate) fn new(anchored: Box<str>, fold: bool) -> Self {
+        Pattern {
+            regex: OnceLock::new(),
+            anchored,
+            fold,
+        }
+    }
+
+    /// Builds the engine now if it is not built.
+    ///
+    /// # Errors
+    ///
+    /// When the engine does not build (the checks at compile time make
+    /// this a bug, not bad input).
+    pub(crate) fn build(&self) -> Result<(), String> {
+        match self.regex.get_or_init(|| self.engine().ok()) {
+            Some(_) => Ok(()),
+            None => Err(self.engine().err().unwrap_or_default()),
+        }
+    }
+
+    /// Whether the engine is built.
+    #[cfg(test)]
+    pub(crate) fn is_built(&self) -> bool {
+        self.regex.get().is_some()
+    }
+
+    /// Whether the whole of `s` matches.
+    #[inline]
+    pub(crate) fn is_match(&self, s: &str) -> bool {
+        self.regex
+            .get_or_init(|| self.engine().ok())
+            .as_ref()
+            .is_some_and(|r| r.is_match(s))
+    }
+
+    /// The regex crate's engine and limits, without the one-pass DFA: a
+    /// leaf only asks whether the value matches, which the lazy DFA
+    /// answers, and the one-pass DFA held two thirds of a compiled regex
+    /// (19 KB of a typical path pattern's 29, against 9 without it).
+    fn engine(&self) -> Result<regex_automata::meta::Regex, String> {
+        use regex_automata::meta;
+        meta::Builder::new()
+            .configure(
+                meta::Config::new()
+                    .utf8_empty(true)
+                    .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
+                    .dfa_size_limit(Some(REGEX_SIZE_LIMIT))
+                    .hybrid_cache_capacity(REGEX_SIZE_LIMIT)
+                    .onepass(false),
+            )
+            .syntax(regex_automata::util::syntax::Config::new().case_insensitive(self.fold))
+            .build(&self.anchored)
+            .map_err(|e| format!("regex {:?} does not compile: {e}", self.anchored))
+    }
 }
 
 impl StrTest {
@@ -232,7 +321,7 @@ impl StrTest {
                     || v.windows(needle.len())
                         .any(|w| w.eq_ignore_ascii_case(needle))
             }
-            StrOp::Regex(re) => std::str::from_utf8(v).is_ok_and(|s| re.regex.is_match(s)),
+            StrOp::Regex(re) => std::str::from_utf8(v).is_ok_and(|s| re.is_match(s)),
             StrOp::SegmentPrefix(p) => {
                 v.len() >= p.len()
                     && eq(&v[..p.len()], p, fold)

@@ -18,8 +18,11 @@
 //! the first rule whose condition holds *and* whose draw lands decides,
 //! exactly as evaluating the rules one by one would. A draw that falls
 //! outside goes on to the next candidate; when the rule it fell through was
-//! a regex, the run's later regex rules are then evaluated one by one (the
-//! search named only the first of them that matches).
+//! a regex, the run's later regex rules are then tried one by one, each a
+//! search of the same multi-pattern regex for that pattern alone (the first
+//! search named only the first of them that matches). So a run's regex
+//! rules never need engines of their own: theirs are not built unless
+//! something evaluates the leaf alone (`explain`).
 //!
 //! Nothing allocates at decision time: the candidate bit set lives on the
 //! stack (a run holds at most [`MAX_RUN`] rules), and the regex engine
@@ -27,7 +30,7 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, StartKind};
 use regex_automata::util::syntax;
-use regex_automata::{Anchored, Input, meta};
+use regex_automata::{Anchored, Input, PatternID, meta};
 
 use crate::compile::REGEX_SIZE_LIMIT;
 use crate::cond::{Cond, Leaf, Source, StrOp, StrTest, ValueTest};
@@ -223,6 +226,17 @@ impl Regexes {
             set(bits, self.rules[hit.pattern().as_usize()]);
         }
     }
+
+    /// Whether the regex of the rule at `offset` matches all of `v`: the
+    /// set searched for that one pattern.
+    #[inline]
+    fn holds(&self, offset: u16, v: &[u8]) -> bool {
+        let Ok(pattern) = self.rules.binary_search(&offset) else {
+            return false;
+        };
+        let input = Input::new(v).anchored(Anchored::Pattern(PatternID::new_unchecked(pattern)));
+        self.set.search_half(&input).is_some() && (v.is_ascii() || std::str::from_utf8(v).is_ok())
+    }
 }
 
 #[inline]
@@ -331,22 +345,25 @@ impl LiteralRun {
         Some((run, end))
     }
 
+    /// The rules of the run, as indices into the matcher's rules.
+    pub(crate) fn rules(&self) -> std::ops::Range<usize> {
+        self.first as usize..(self.first + self.len) as usize
+    }
+
     /// The first rule of the run, in order, whose leaf holds for `request`
-    /// and for which `land` decides. `holds` evaluates one rule's leaf over
-    /// the request (for the regex rules after one whose draw fell outside).
+    /// and for which `land` decides.
     #[inline]
     pub(crate) fn decide<R: RequestHead + ?Sized, T>(
         &self,
         request: &R,
-        holds: impl Fn(u32) -> bool,
         land: impl FnMut(u32) -> Option<T>,
     ) -> Option<T> {
         // The candidate set sized to the run: zeroing it is part of the cost.
         match self.len {
-            0..=64 => self.decide_in::<1, R, T>(request, holds, land),
-            65..=256 => self.decide_in::<4, R, T>(request, holds, land),
-            257..=1024 => self.decide_in::<16, R, T>(request, holds, land),
-            _ => self.decide_in::<WORDS, R, T>(request, holds, land),
+            0..=64 => self.decide_in::<1, R, T>(request, land),
+            65..=256 => self.decide_in::<4, R, T>(request, land),
+            257..=1024 => self.decide_in::<16, R, T>(request, land),
+            _ => self.decide_in::<WORDS, R, T>(request, land),
         }
     }
 
@@ -354,7 +371,6 @@ impl LiteralRun {
     fn decide_in<const W: usize, R: RequestHead + ?Sized, T>(
         &self,
         request: &R,
-        holds: impl Fn(u32) -> bool,
         mut land: impl FnMut(u32) -> Option<T>,
     ) -> Option<T> {
         let mut bits = [0u64; W];
@@ -394,12 +410,15 @@ impl LiteralRun {
             }
             // The draw fell outside. The search named only the first regex
             // that matches each occurrence: the later ones are candidates
-            // too, found one by one (once).
-            if !all_regexes && self.regex_rules[w] & (1 << bit) != 0 {
+            // too, found one by one (once), each searched for alone.
+            if !all_regexes
+                && self.regex_rules[w] & (1 << bit) != 0
+                && let Some(regexes) = &self.regexes
+            {
                 all_regexes = true;
                 for later in offset + 1..self.len {
                     if self.regex_rules[later as usize / 64] & (1 << (later % 64)) != 0
-                        && holds(self.first + later)
+                        && self.source.any(request, |v| regexes.holds(later as u16, v))
                     {
                         set(&mut bits, later as u16);
                     }
@@ -470,6 +489,43 @@ mod tests {
         // Runs longer than MAX_RUN are split.
         let got = steps(&path_rules(ops(MAX_RUN + MIN_RUN)));
         assert_eq!(got, ["literal", "literal"]);
+    }
+
+    /// Whether each rule's regex leaves have their own engine built.
+    fn built(m: &crate::Matcher) -> Vec<bool> {
+        m.rules
+            .iter()
+            .map(|r| {
+                let mut built = true;
+                if let Some(c) = &r.when {
+                    let _ = c.patterns(&mut |p| {
+                        built &= p.is_built();
+                        Ok::<(), ()>(())
+                    });
+                }
+                built
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_runs_regex_rules_build_no_engines_of_their_own() {
+        let regexes =
+            |n: usize| -> Vec<Op> { (0..n).map(|i| Op::Regex(format!("/t/{i}/.*"))).collect() };
+        let run = path_rules(regexes(10)).compile().unwrap();
+        assert_eq!(built(&run), [false; 10]);
+        // Deciding through the run builds none either.
+        let req = http::Request::get("/t/7/x").body(()).unwrap();
+        assert_eq!(run.decide(&req).rule(), Some("r7"));
+        assert_eq!(built(&run), [false; 10]);
+        // Explaining evaluates leaves alone: their engines are built then.
+        let trace = run.explain(&req);
+        assert_eq!(trace.decision().rule(), Some("r7"));
+        assert!(built(&run)[..8].iter().all(|b| *b));
+        // Too few rules for a run: the rule-by-rule program's leaves are
+        // built when the rule set compiles.
+        let short = path_rules(regexes(MIN_RUN - 1)).compile().unwrap();
+        assert_eq!(built(&short), [true; MIN_RUN - 1]);
     }
 
     #[test]

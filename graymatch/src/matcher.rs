@@ -183,16 +183,9 @@ impl Matcher {
                     }
                 }
                 Step::Exact(run) => self.run(run, request),
-                Step::Literal(run) => run.decide(
-                    request,
-                    |i| {
-                        self.rules[i as usize]
-                            .when
-                            .as_ref()
-                            .is_none_or(|c| c.eval(request))
-                    },
-                    |i| self.land(&self.rules[i as usize], request),
-                ),
+                Step::Literal(run) => {
+                    run.decide(request, |i| self.land(&self.rules[i as usize], request))
+                }
             };
             if let Some(decision) = decided {
                 return decision;

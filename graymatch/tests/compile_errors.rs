@@ -180,6 +180,13 @@ const CASES: &[(&str, &str, &str)] = &[
         "rules[0] (r): when.header: regex \"\\\\w{1000}\\\\w{1000}\" does not compile: Compiled regex exceeds size limit of 1048576 bytes.",
     ),
     (
+        // A run's regex rules decide through the run's one regex and build
+        // no engine of their own: their patterns are still checked alone.
+        "regex too big, in a literal run",
+        "default: s\nrules:\n  - {name: a, to: g, when: {path: {prefix: /a}}}\n  - {name: b, to: g, when: {path: {prefix: /b}}}\n  - {name: c, to: g, when: {path: {prefix: /c}}}\n  - {name: d, to: g, when: {path: {prefix: /d}}}\n  - {name: e, to: g, when: {path: {prefix: /e}}}\n  - {name: f, to: g, when: {path: {prefix: /f}}}\n  - {name: h, to: g, when: {path: {prefix: /h}}}\n  - {name: r, to: g, when: {path: {regex: '\\w{1000}\\w{1000}'}}}",
+        "rules[7] (r): when.path: regex \"\\\\w{1000}\\\\w{1000}\" does not compile: Compiled regex exceeds size limit of 1048576 bytes.",
+    ),
+    (
         "empty in",
         "default: s\nrules:\n  - {name: r, to: g, when: {header: {name: x, in: []}}}",
         "rules[0] (r): when.header: `in` needs at least one value",

@@ -197,6 +197,44 @@ fn edge_cases() {
             "c2",
         ),
         (
+            // The run's search names the first matching regex only; the
+            // later ones are searched for one by one with its own regex
+            // (their leaves have no engines of their own).
+            "a regex whose draw falls outside: the next matching regex decides",
+            H,
+            &["regex: 'a.*' | percent: 0", "regex: 'x.*'", "regex: '.*c'"],
+            "/",
+            &[("x-a", b"abc")],
+            "c2",
+        ),
+        (
+            "a regex falls outside: a later ignore_case regex decides",
+            H,
+            &[
+                "regex: 'a.*' | percent: 0",
+                "regex: 'AB.', ignore_case: true",
+            ],
+            "/",
+            &[("x-a", b"abc")],
+            "c1",
+        ),
+        (
+            "a regex falls outside: a later regex holds on another line",
+            H,
+            &["regex: 'a.*' | percent: 0", "prefix: q", "regex: 'z+'"],
+            "/",
+            &[("x-a", b"abc"), ("x-a", b"zzz")],
+            "c2",
+        ),
+        (
+            "a regex falls outside: a later regex never holds on non-UTF-8",
+            H,
+            &["regex: 'a.*' | percent: 0", "regex: '.*b'"],
+            "/",
+            &[("x-a", b"abc"), ("x-a", b"\xffb")],
+            "last",
+        ),
+        (
             "sticky with missing: skip and no key: the next candidate decides",
             H,
             &[
