@@ -206,18 +206,32 @@ impl<'m> Compiler<'m> {
             .collect();
         let program = program(set, &rules);
         // The engines of the regex leaves the rule-by-rule program
-        // evaluates; a literal run's own regex decides for its regex rules.
-        let mut in_run = vec![false; rules.len()];
+        // evaluates; a literal run's own regex decides for its regex rules,
+        // and when it is within one regex's size limit, so is each of them
+        // alone (a pattern compiled alone is no larger than its part of the
+        // run's). Otherwise, or when an engine does not build, the rule is
+        // compiled again checking each pattern's NFAs, for the error and
+        // its place.
+        let mut fits = vec![None; rules.len()];
         for step in &program {
             if let Step::Literal(run) = step {
-                in_run[run.rules()].fill(true);
+                fits[run.rules()].fill(Some(run.regexes_fit()));
             }
         }
         for (i, rule) in rules.iter().enumerate() {
-            if let (false, Some(when)) = (in_run[i], &rule.when) {
-                when.patterns(&mut Pattern::build).map_err(|e| {
-                    CompileError::invalid(format!("rules[{i}] ({})", set.rules[i].name), e)
-                })?;
+            let Some(when) = &rule.when else { continue };
+            match fits[i] {
+                Some(true) => {}
+                Some(false) => check_nfas(set, i)?,
+                None => {
+                    if when.patterns(&mut Pattern::build).is_err() {
+                        check_nfas(set, i)?;
+                        return Err(CompileError::invalid(
+                            format!("rules[{i}] ({})", set.rules[i].name),
+                            "a regex of this rule does not compile".to_owned(),
+                        ));
+                    }
+                }
             }
         }
         if let Some(key) = tagging.baggage {
@@ -733,11 +747,14 @@ fn regex(pattern: &str, fold: bool) -> Result<Pattern, String> {
         }
     };
     let anchored = format!("^(?:{pattern})$");
+    if !CHECK_NFAS.get() {
+        return Ok(Pattern::new(anchored.into(), fold));
+    }
     let whole = Hir::concat(vec![Hir::look(Look::Start), hir, Hir::look(Look::End)]);
-    // Both NFAs the engine builds, within its size limit: what decides
-    // whether it builds. Compilers reused across the patterns of a thread
-    // keep their UTF-8 state tables (a fresh one allocates and clears about
-    // 300 KB per pattern, most of a small regex's build).
+    // Checking: both NFAs the engine builds, within its size limit, which
+    // decides whether it builds. Compilers reused across the patterns of a
+    // thread keep their UTF-8 state tables (a fresh one allocates and
+    // clears about 300 KB per pattern, most of a small regex's build).
     let checked = NFA.with(|[forward, reverse]| {
         let check = |c: &thompson::Compiler| c.build_from_hir(&whole).map_err(|e| e.to_string());
         check(forward).and_then(|_| check(reverse)).map(drop)
@@ -749,7 +766,34 @@ fn regex(pattern: &str, fold: bool) -> Result<Pattern, String> {
     }
 }
 
+/// Compiles rule `i`'s condition again, building each regex pattern's NFAs
+/// (the engine's size check): for a rule whose engine did not build, or
+/// whose literal run's regex is past one regex's size limit.
+///
+/// # Errors
+///
+/// The first pattern past the limit, with its place.
+#[cold]
+fn check_nfas(set: &RuleSet, i: usize) -> Result<(), CompileError> {
+    let Some(when) = &set.rules[i].when else {
+        return Ok(());
+    };
+    CHECK_NFAS.set(true);
+    let again = compile_cond(
+        when,
+        &format!("rules[{i}] ({}): when", set.rules[i].name),
+        0,
+    );
+    CHECK_NFAS.set(false);
+    again.map(drop)
+}
+
 thread_local! {
+    /// Whether [`regex`] builds each pattern's NFAs (the engine's size
+    /// check) rather than parsing it only: set while a rule is compiled
+    /// again for its error.
+    static CHECK_NFAS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+
     /// The forward and reverse NFA compilers of the regex engine, with its
     /// configuration (`meta::Config::to_thompson_config`): UTF-8 empty
     /// matches, the size limit, no shrinking; no captures in reverse.

@@ -233,12 +233,13 @@ pub(crate) enum StrOp {
 /// A regex leaf: its anchored pattern (`^(?:...)$`, which literal runs
 /// compile again into one multi-pattern search) and its engine.
 ///
-/// The pattern was checked when the rule set compiled (parsed, and its
-/// NFAs built within the size limit). The engine is built then too for
-/// every leaf the rule-by-rule program evaluates; a regex rule of a
-/// literal run decides through the run's regex, so its own engine is built
-/// only if something evaluates the leaf alone (`explain`), which keeps a
-/// large rule set's compile time and memory down.
+/// The pattern was parsed when the rule set compiled, and the engine built
+/// then for every leaf the rule-by-rule program evaluates. A regex rule of
+/// a literal run decides through the run's regex (which was within one
+/// regex's size limit, or each pattern's NFAs were checked alone), so its
+/// own engine is built only if something evaluates the leaf alone
+/// (`explain`): that keeps a large rule set's compile time and memory
+/// down.
 #[derive(Clone, Debug)]
 pub(crate) struct Pattern {
     regex: OnceLock<Option<regex_automata::meta::Regex>>,

@@ -345,6 +345,14 @@ impl LiteralRun {
         Some((run, end))
     }
 
+    /// Whether the run's regex is within one regex's size limit, and so is
+    /// each of its patterns alone.
+    pub(crate) fn regexes_fit(&self) -> bool {
+        self.regexes
+            .as_ref()
+            .is_none_or(|r| r.set.memory_usage() <= REGEX_SIZE_LIMIT)
+    }
+
     /// The rules of the run, as indices into the matcher's rules.
     pub(crate) fn rules(&self) -> std::ops::Range<usize> {
         self.first as usize..(self.first + self.len) as usize
@@ -526,6 +534,25 @@ mod tests {
         // built when the rule set compiles.
         let short = path_rules(regexes(MIN_RUN - 1)).compile().unwrap();
         assert_eq!(built(&short), [true; MIN_RUN - 1]);
+    }
+
+    #[test]
+    fn a_run_of_many_large_regexes_is_past_one_regexs_limit() {
+        let regexes = |n: usize| -> Vec<Op> {
+            (0..n)
+                .map(|i| Op::Regex(format!("/t/{i}/\\w+/.*")))
+                .collect()
+        };
+        let fit = |n| {
+            let m = path_rules(regexes(n)).compile().unwrap();
+            match &m.program[..] {
+                [Step::Literal(run)] => run.regexes_fit(),
+                _ => panic!("one run"),
+            }
+        };
+        assert!(fit(MIN_RUN));
+        // Each pattern checked alone then (and all fit).
+        assert!(!fit(300));
     }
 
     #[test]

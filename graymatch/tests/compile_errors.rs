@@ -233,6 +233,30 @@ fn invalid_rule_sets_name_their_place() {
     }
 }
 
+/// A run whose one regex is past one regex's size limit (here 300 regexes
+/// of about 5 KB) has each of its patterns checked alone: the one that is
+/// too big alone is refused with its place, though the run's regex, whose
+/// limit scales with its patterns, would have built.
+#[test]
+fn a_pattern_too_big_alone_is_refused_in_a_large_run() {
+    let mut text = String::from("default: s\nrules:\n");
+    for i in 0..300 {
+        text.push_str(&format!(
+            "  - {{name: r{i}, to: g, when: {{path: {{regex: '/t/{i}/\\w+/.*'}}}}}}\n"
+        ));
+    }
+    text.push_str("  - {name: big, to: g, when: {path: {regex: '\\w{1000}\\w{1000}'}}}\n");
+    let set = RuleSet::from_yaml(&text).unwrap();
+    let err = set.compile().expect_err("too big alone");
+    assert_eq!(
+        err.to_string(),
+        "rules[300] (big): when.path: regex \"\\\\w{1000}\\\\w{1000}\" does not compile: Compiled regex exceeds size limit of 1048576 bytes."
+    );
+    // Without it, the same run compiles (each pattern checked alone).
+    let ok = RuleSet::from_yaml(text.rsplit_once("  - {name: big").unwrap().0).unwrap();
+    assert!(ok.compile().is_ok());
+}
+
 /// (case, YAML, substring of the message): shape errors found while reading.
 const PARSE_CASES: &[(&str, &str, &str)] = &[
     ("missing default", "rules: []", "missing field `default`"),
