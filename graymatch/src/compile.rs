@@ -234,6 +234,11 @@ impl<'m> Compiler<'m> {
                 }
             }
         }
+        for rule in &rules {
+            if let Some(when) = &rule.when {
+                let _ = when.patterns(&mut Pattern::finish);
+            }
+        }
         if let Some(key) = tagging.baggage {
             tagging.members = self
                 .variants
@@ -747,10 +752,10 @@ fn regex(pattern: &str, fold: bool) -> Result<Pattern, String> {
         }
     };
     let anchored = format!("^(?:{pattern})$");
-    if !CHECK_NFAS.get() {
-        return Ok(Pattern::new(anchored.into(), fold));
-    }
     let whole = Hir::concat(vec![Hir::look(Look::Start), hir, Hir::look(Look::End)]);
+    if !CHECK_NFAS.get() {
+        return Ok(Pattern::new(anchored.into(), fold, whole));
+    }
     // Checking: both NFAs the engine builds, within its size limit, which
     // decides whether it builds. Compilers reused across the patterns of a
     // thread keep their UTF-8 state tables (a fresh one allocates and
@@ -760,7 +765,7 @@ fn regex(pattern: &str, fold: bool) -> Result<Pattern, String> {
         check(forward).and_then(|_| check(reverse)).map(drop)
     });
     match checked {
-        Ok(()) => Ok(Pattern::new(anchored.into(), fold)),
+        Ok(()) => Ok(Pattern::new(anchored.into(), fold, whole)),
         Err(e) => Err(message(&anchored)
             .unwrap_or_else(|| format!("regex {pattern:?} does not compile: {e}"))),
     }

@@ -1,10 +1,11 @@
 //! Compiled conditions: leaves with prebuilt header names, needles, sets and
 //! regexes, evaluated over a borrowed request.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use http::HeaderName;
 use memchr::memmem::Finder;
+use regex_syntax::hir::Hir;
 
 use crate::compile::REGEX_SIZE_LIMIT;
 use crate::exact::{ExactIndex, eq};
@@ -240,33 +241,62 @@ pub(crate) enum StrOp {
 /// own engine is built only if something evaluates the leaf alone
 /// (`explain`): that keeps a large rule set's compile time and memory
 /// down.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct Pattern {
     regex: OnceLock<Option<regex_automata::meta::Regex>>,
     pub(crate) anchored: Box<str>,
     fold: bool,
+    /// The parsed, anchored pattern, while the rule set compiles: the
+    /// engine built then (the leaf's, or its literal run's) starts from it
+    /// rather than parsing the pattern again. Dropped when the compile ends.
+    hir: Mutex<Option<Box<Hir>>>,
+}
+
+impl Clone for Pattern {
+    fn clone(&self) -> Self {
+        Pattern {
+            regex: self.regex.clone(),
+            anchored: self.anchored.clone(),
+            fold: self.fold,
+            hir: Mutex::new(None),
+        }
+    }
 }
 
 impl Pattern {
-    /// A checked pattern whose engine is not built yet.
-    pub(crate) fn new(anchored: Box<str>, fold: bool) -> Self {
+    /// A parsed pattern whose engine is not built yet.
+    pub(crate) fn new(anchored: Box<str>, fold: bool, hir: Hir) -> Self {
         Pattern {
             regex: OnceLock::new(),
             anchored,
             fold,
+            hir: Mutex::new(Some(Box::new(hir))),
         }
+    }
+
+    /// Takes the parsed, anchored pattern: each is built into one engine
+    /// (the leaf's, or its literal run's). Later builds parse the text.
+    pub(crate) fn take_hir(&self) -> Option<Box<Hir>> {
+        self.hir.lock().ok()?.take()
+    }
+
+    /// Drops the parsed pattern: the rule set is compiled.
+    pub(crate) fn finish(&self) -> Result<(), String> {
+        if let Ok(mut hir) = self.hir.lock() {
+            *hir = None;
+        }
+        Ok(())
     }
 
     /// Builds the engine now if it is not built.
     ///
     /// # Errors
     ///
-    /// When the engine does not build (the checks at compile time make
-    /// this a bug, not bad input).
+    /// When the engine does not build: a pattern past the size limit.
     pub(crate) fn build(&self) -> Result<(), String> {
-        match self.regex.get_or_init(|| self.engine().ok()) {
+        match self.regex.get_or_init(|| self.engine()) {
             Some(_) => Ok(()),
-            None => Err(self.engine().err().unwrap_or_default()),
+            None => Err(format!("regex {:?} does not compile", self.anchored)),
         }
     }
 
@@ -280,7 +310,7 @@ impl Pattern {
     #[inline]
     pub(crate) fn is_match(&self, s: &str) -> bool {
         self.regex
-            .get_or_init(|| self.engine().ok())
+            .get_or_init(|| self.engine())
             .as_ref()
             .is_some_and(|r| r.is_match(s))
     }
@@ -289,20 +319,24 @@ impl Pattern {
     /// leaf only asks whether the value matches, which the lazy DFA
     /// answers, and the one-pass DFA held two thirds of a compiled regex
     /// (19 KB of a typical path pattern's 29, against 9 without it).
-    fn engine(&self) -> Result<regex_automata::meta::Regex, String> {
+    fn engine(&self) -> Option<regex_automata::meta::Regex> {
         use regex_automata::meta;
-        meta::Builder::new()
-            .configure(
-                meta::Config::new()
-                    .utf8_empty(true)
-                    .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
-                    .dfa_size_limit(Some(REGEX_SIZE_LIMIT))
-                    .hybrid_cache_capacity(REGEX_SIZE_LIMIT)
-                    .onepass(false),
-            )
-            .syntax(regex_automata::util::syntax::Config::new().case_insensitive(self.fold))
-            .build(&self.anchored)
-            .map_err(|e| format!("regex {:?} does not compile: {e}", self.anchored))
+        let mut builder = meta::Builder::new();
+        builder.configure(
+            meta::Config::new()
+                .utf8_empty(true)
+                .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
+                .dfa_size_limit(Some(REGEX_SIZE_LIMIT))
+                .hybrid_cache_capacity(REGEX_SIZE_LIMIT)
+                .onepass(false),
+        );
+        match self.take_hir() {
+            Some(hir) => builder.build_from_hir(&hir),
+            None => builder
+                .syntax(regex_automata::util::syntax::Config::new().case_insensitive(self.fold))
+                .build(&self.anchored),
+        }
+        .ok()
     }
 }
 

@@ -29,11 +29,11 @@
 //! keeps its per-thread scratch space as the regex crate's does.
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, StartKind};
-use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, PatternID, meta};
+use regex_syntax::hir::Hir;
 
 use crate::compile::REGEX_SIZE_LIMIT;
-use crate::cond::{Cond, Leaf, Source, StrOp, StrTest, ValueTest};
+use crate::cond::{Cond, Leaf, Pattern, Source, StrOp, StrTest, ValueTest};
 use crate::matcher::CompiledRule;
 use crate::request::RequestHead;
 
@@ -188,11 +188,17 @@ struct Regexes {
 }
 
 impl Regexes {
-    fn build(regexes: &[(String, u16)]) -> Option<Self> {
+    fn build(regexes: &[(&Pattern, u16)]) -> Option<Self> {
         if regexes.is_empty() {
             return None;
         }
-        let patterns: Vec<&str> = regexes.iter().map(|(p, _)| p.as_str()).collect();
+        // The patterns as parsed when the rule set compiled: taken, since
+        // the run's members build no engines of their own.
+        let hirs = regexes
+            .iter()
+            .map(|(p, _)| p.take_hir())
+            .collect::<Option<Vec<Box<Hir>>>>()?;
+        let patterns: Vec<&Hir> = hirs.iter().map(|h| &**h).collect();
         // Leftmost-first, as the regex crate builds a `Regex`, with the
         // per-regex limit scaled by the number of regexes.
         let limit = REGEX_SIZE_LIMIT.saturating_mul(regexes.len());
@@ -203,8 +209,7 @@ impl Regexes {
                     .nfa_size_limit(Some(limit))
                     .onepass_size_limit(Some(limit)),
             )
-            .syntax(syntax::Config::new())
-            .build_many(&patterns)
+            .build_many_from_hir(&patterns)
             .ok()?;
         Some(Regexes {
             set,
@@ -312,10 +317,8 @@ impl LiteralRun {
                 StrOp::ContainsFolded(needle) => literal(needle, Anchor::Contains),
                 StrOp::SegmentPrefix(p) => literal(p, Anchor::Segment),
                 StrOp::Regex(re) => {
-                    // Already anchored, `^(?:pattern)$`; `(?i)` is what
-                    // `case_insensitive` sets for the whole pattern.
-                    let fold = if test.fold { "(?i)" } else { "" };
-                    regexes.push((format!("{fold}{}", re.anchored), offset));
+                    // Parsed with its case folding and anchored already.
+                    regexes.push((re, offset));
                     set_bit(&mut regex_rules, offset);
                 }
                 StrOp::InSet(_) => return None,
