@@ -111,6 +111,37 @@ pub(crate) struct Keys {
     in_flight: Key,
 }
 
+/// A multiply hash of two addresses and a small number.
+#[inline]
+fn hash(a: usize, b: usize, c: u8) -> u64 {
+    (a as u64 ^ (b as u64).rotate_left(29) ^ u64::from(c)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Finds `id` in a table of once-filled slots (a power of two of them),
+/// probing up to [`PROBES`] slots from its hash, or fills the first empty
+/// one with `make()`. An id takes the first empty slot on its path and
+/// slots are never emptied, so every slot before its own holds another id:
+/// probing finds it, or fills the slot it will keep. `None` when every
+/// slot on the path holds another.
+#[inline]
+fn probe<K: Copy + Eq, V: Copy>(
+    slots: &[OnceLock<(K, V)>],
+    hash: u64,
+    id: K,
+    make: impl Fn() -> V,
+) -> Option<V> {
+    let start = (hash >> 32) as usize;
+    for i in 0..PROBES {
+        let slot = &slots[(start + i) & (slots.len() - 1)];
+        // Runs `make` only when this call fills the slot.
+        let &(held, value) = slot.get_or_init(|| (id, make()));
+        if held == id {
+            return Some(value);
+        }
+    }
+    None
+}
+
 impl Keys {
     /// The keys of a decision's (variant, rule, reason), leaked: they live
     /// as long as the interned names they label.
@@ -166,6 +197,8 @@ type IdMap = HashMap<Id, &'static Keys, std::hash::BuildHasherDefault<IdHasher>>
 /// (variant, rule, reason) combinations past them go to a map.
 const KEY_SLOTS: usize = 256;
 const PROBES: usize = 8;
+/// Slots of the fallback keys; past them a key is built per fallback.
+const FALLBACK_SLOTS: usize = 64;
 
 /// The layer's recorder of outcomes: a cache of keys (a lock-free table
 /// filled once per combination, then a read-mostly map), and the matcher
@@ -174,6 +207,8 @@ const PROBES: usize = 8;
 pub(crate) struct Outcomes {
     slots: Box<[OnceLock<(Id, &'static Keys)>]>,
     keys: ArcSwap<IdMap>,
+    /// The fallback counters' keys by (variant, served) address.
+    fallbacks: Box<[OnceLock<((usize, usize), &'static Key)>]>,
     writing: Mutex<()>,
     seen: AtomicUsize,
 }
@@ -183,6 +218,7 @@ impl Default for Outcomes {
         Outcomes {
             slots: (0..KEY_SLOTS).map(|_| OnceLock::new()).collect(),
             keys: ArcSwap::default(),
+            fallbacks: (0..FALLBACK_SLOTS).map(|_| OnceLock::new()).collect(),
             writing: Mutex::new(()),
             seen: AtomicUsize::new(0),
         }
@@ -235,8 +271,20 @@ impl Outcomes {
     }
 
     /// Counts a fallback: `variant` served by `served`'s service.
+    #[inline]
     pub(crate) fn fallback(&self, variant: &'static str, served: &'static str) {
-        metrics::counter!(FALLBACKS, "variant" => variant, "served" => served).increment(1);
+        let id = (variant.as_ptr() as usize, served.as_ptr() as usize);
+        let make = || -> &'static Key {
+            Box::leak(Box::new(Key::from_parts(
+                FALLBACKS,
+                vec![
+                    Label::from_static_parts("variant", variant),
+                    Label::from_static_parts("served", served),
+                ],
+            )))
+        };
+        let key = probe(&self.fallbacks, hash(id.0, id.1, 0), id, make).unwrap_or_else(make);
+        metrics::with_recorder(|r| r.register_counter(key, &METADATA).increment(1));
     }
 
     #[inline]
@@ -246,21 +294,8 @@ impl Outcomes {
             d.rule().map_or(0, |r| r.as_ptr() as usize),
             d.reason() as u8,
         );
-        // A combination takes the first empty slot on its probe path and
-        // slots are filled once, so every slot before its own holds another
-        // combination: probing finds it, or fills the slot it will keep.
-        // When all the path's slots hold others, the map has it.
-        let hash = (id.0 as u64 ^ (id.1 as u64).rotate_left(29) ^ u64::from(id.2))
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let start = (hash >> 56) as usize;
-        for i in 0..PROBES {
-            let slot = &self.slots[(start + i) % KEY_SLOTS];
-            let &(held, keys) = slot.get_or_init(|| (id, Keys::new(d)));
-            if held == id {
-                return keys;
-            }
-        }
-        self.mapped(d, id)
+        probe(&self.slots, hash(id.0, id.1, id.2), id, || Keys::new(d))
+            .unwrap_or_else(|| self.mapped(d, id))
     }
 
     /// The keys of a combination past the table's probes.

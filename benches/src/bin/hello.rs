@@ -27,7 +27,12 @@ fn main() -> std::io::Result<()> {
         let app = Router::new().route("/", get(|| async { "hello" }));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         if gray {
-            let app = GrayLayer::new(graymatch_benches::graymatch()).layer(app);
+            // Gray routed to a Router of its own, as the table's layered row
+            // routes it (a variant without a route falls back to the
+            // default's service, and counts the fallback).
+            let app = GrayLayer::new(graymatch_benches::graymatch())
+                .route("gray", app.clone())
+                .layer(app);
             axum::serve(
                 listener,
                 axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
