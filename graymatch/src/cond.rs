@@ -184,6 +184,48 @@ impl Source {
         }
     }
 
+    /// `f` of the only occurrence, or whether there are none or several:
+    /// for a header or a cookie, from one scan.
+    #[inline]
+    pub(crate) fn only<R: RequestHead + ?Sized, T>(
+        &self,
+        req: &R,
+        f: impl FnOnce(&[u8]) -> T,
+    ) -> Occurrences<T> {
+        let first = match self {
+            Source::Header(name) => {
+                let mut lines = req.headers().get_all(name).iter();
+                match (lines.next(), lines.next()) {
+                    (None, _) => Occurrences::None,
+                    (Some(v), None) => Occurrences::One(v.as_bytes()),
+                    _ => Occurrences::Several,
+                }
+            }
+            Source::Cookie(name) => {
+                let mut values = name.values(req.headers());
+                match (values.next(), values.next()) {
+                    (None, _) => Occurrences::None,
+                    (Some(v), None) => Occurrences::One(v),
+                    _ => Occurrences::Several,
+                }
+            }
+            _ => {
+                return match self.count_to_two(req) {
+                    0 => Occurrences::None,
+                    1 => self
+                        .first(req, f)
+                        .map_or(Occurrences::None, Occurrences::One),
+                    _ => Occurrences::Several,
+                };
+            }
+        };
+        match first {
+            Occurrences::One(v) => Occurrences::One(f(v)),
+            Occurrences::None => Occurrences::None,
+            Occurrences::Several => Occurrences::Several,
+        }
+    }
+
     /// How many occurrences there are, counting no further than two.
     #[inline]
     pub(crate) fn count_to_two<R: RequestHead + ?Sized>(&self, req: &R) -> usize {
@@ -194,6 +236,13 @@ impl Source {
         });
         n
     }
+}
+
+/// How often a field occurs in a request, with the only value's result.
+pub(crate) enum Occurrences<T> {
+    None,
+    One(T),
+    Several,
 }
 
 /// What a leaf tests.

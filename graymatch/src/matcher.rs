@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use http::{HeaderMap, HeaderName};
 
-use crate::cond::{Cond, Source};
+use crate::cond::{Cond, Occurrences, Source};
 use crate::decision::{Decision, Reason};
 use crate::exact::ExactIndex;
 use crate::guard::GuardSpec;
@@ -216,15 +216,16 @@ impl Matcher {
 
     #[inline]
     fn run<R: RequestHead + ?Sized>(&self, run: &ExactRun, request: &R) -> Option<Decision> {
-        match run.source.count_to_two(request) {
-            0 => None,
-            1 => run.source.first(request, |v| {
-                let list = run.index.get(v)?;
-                list.iter()
-                    .find_map(|&i| self.land(&self.rules[i as usize], request))
-            })?,
+        let only = run.source.only(request, |v| {
+            let list = run.index.get(v)?;
+            list.iter()
+                .find_map(|&i| self.land(&self.rules[i as usize], request))
+        });
+        match only {
+            Occurrences::None => None,
+            Occurrences::One(decided) => decided,
             // Several occurrences: each rule of the run in order.
-            _ => run.rules.clone().find_map(|i| {
+            Occurrences::Several => run.rules.clone().find_map(|i| {
                 let rule = &self.rules[i as usize];
                 if rule.when.as_ref().is_none_or(|c| c.eval(request)) {
                     self.land(rule, request)
