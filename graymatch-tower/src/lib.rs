@@ -4,16 +4,18 @@
 //! - [`GrayLayer`] / [`Gray`]: around an axum `Router`, a tonic server or any
 //!   `http` tower service. Decides with a [`Matcher`](graymatch::Matcher) or
 //!   a [`SharedMatcher`](graymatch::SharedMatcher) (hot reload), writes the
-//!   tag on the request, stores the [`Decision`](graymatch::Decision) in
-//!   its extensions, and calls the service of the
+//!   tag over any tag the request arrived with (on every request with
+//!   [`GrayLayer::tag_every_request`]), stores the
+//!   [`Decision`](graymatch::Decision) in its extensions, and calls the
+//!   service of the
 //!   decided variant (the default's when that variant has none) with the tag
 //!   in the task's [`scope`].
 //! - [`PropagateGrayLayer`] / [`PropagateGray`]: around an outbound client
 //!   (hyper-util, tonic `Channel`); writes the current tag on each request.
 //! - [`reqwest::GrayPropagation`] (feature `reqwest`): the same for
 //!   `reqwest-middleware` clients.
-//! - [`scope::spawn`]: `tokio::spawn` that keeps the tag (task-locals are
-//!   not inherited by spawned tasks).
+//! - [`scope::spawn`]: `tokio::spawn` that keeps the tag (a spawned task
+//!   does not inherit the scope).
 //! - [`metrics`] (feature `metrics`, on by default): outcome metrics per
 //!   variant (requests by status class, latency, in flight, fallbacks)
 //!   through the `metrics` facade, and the PromQL for a release's checks.
