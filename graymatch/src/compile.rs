@@ -207,11 +207,11 @@ impl<'m> Compiler<'m> {
         let program = program(set, &rules);
         // The engines of the regex leaves the rule-by-rule program
         // evaluates; a literal run's own regex decides for its regex rules,
-        // and when it is within one regex's size limit, so is each of them
-        // alone (a pattern compiled alone is no larger than its part of the
-        // run's). Otherwise, or when an engine does not build, the rule is
-        // compiled again checking each pattern's NFAs, for the error and
-        // its place.
+        // and when its NFA is well within one regex's size limit, so is
+        // each of them alone (a pattern compiled alone is no larger than
+        // its part of the run's: `Regexes::fit`). Otherwise, or when an
+        // engine does not build, the rule is compiled again checking each
+        // pattern's NFAs, for the error and its place.
         let mut fits = vec![None; rules.len()];
         for step in &program {
             if let Step::Literal(run) = step {

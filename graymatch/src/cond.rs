@@ -285,8 +285,9 @@ pub(crate) enum StrOp {
 ///
 /// The pattern was parsed when the rule set compiled, and the engine built
 /// then for every leaf the rule-by-rule program evaluates. A regex rule of
-/// a literal run decides through the run's regex (which was within one
-/// regex's size limit, or each pattern's NFAs were checked alone), so its
+/// a literal run decides through the run's regex (whose NFA was well
+/// within one regex's size limit, or each pattern's NFAs were checked
+/// alone), so its
 /// own engine is built only if something evaluates the leaf alone
 /// (`explain`): that keeps a large rule set's compile time and memory
 /// down.

@@ -29,7 +29,13 @@
 //! keeps its per-thread scratch space as the regex crate's does.
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, StartKind};
-use regex_automata::{Anchored, Input, PatternID, meta};
+use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
+
+use regex_automata::hybrid;
+use regex_automata::nfa::thompson::{self, pikevm, pikevm::PikeVM};
+use regex_automata::util::pool::Pool;
+use regex_automata::{Anchored, Input, MatchKind, PatternID};
 use regex_syntax::hir::Hir;
 
 use crate::compile::REGEX_SIZE_LIMIT;
@@ -179,12 +185,34 @@ impl Literals {
     }
 }
 
-/// The regex leaves of a run, as one multi-pattern regex.
-#[derive(Debug)]
+/// The regex leaves of a run, as one multi-pattern regex: a lazy DFA over
+/// the patterns' forward NFA, and a PikeVM over the same NFA for the
+/// searches the lazy DFA gives up on (its cache cleared too often) or quits
+/// (a Unicode word boundary before a non-ASCII byte), as the regex crate's
+/// meta engine does. Every search a run makes is anchored and only wants
+/// the matching pattern, which the forward engines answer: the reverse
+/// NFA, the reverse DFA and the prefilter the meta engine would also build
+/// (most of its build time) are never needed.
 struct Regexes {
-    set: meta::Regex,
+    dfa: Option<hybrid::dfa::DFA>,
+    vm: PikeVM,
+    caches: Pool<Caches, Box<dyn Fn() -> Caches + Send + Sync + UnwindSafe + RefUnwindSafe>>,
     /// Pattern id → rule offset in the run.
     rules: Box<[u16]>,
+}
+
+/// The engines' scratch space for one thread's searches.
+struct Caches {
+    dfa: Option<hybrid::dfa::Cache>,
+    vm: pikevm::Cache,
+}
+
+impl fmt::Debug for Regexes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Regexes")
+            .field("patterns", &self.rules.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Regexes {
@@ -199,22 +227,74 @@ impl Regexes {
             .map(|(p, _)| p.take_hir())
             .collect::<Option<Vec<Box<Hir>>>>()?;
         let patterns: Vec<&Hir> = hirs.iter().map(|h| &**h).collect();
-        // Leftmost-first, as the regex crate builds a `Regex`, with the
-        // per-regex limit scaled by the number of regexes.
+        // The regex crate's NFA settings, with the per-regex limit scaled
+        // by the number of regexes; no capture groups (only the pattern
+        // that matches is asked for).
         let limit = REGEX_SIZE_LIMIT.saturating_mul(regexes.len());
-        let set = meta::Regex::builder()
+        let nfa = thompson::Compiler::new()
             .configure(
-                meta::Config::new()
-                    .utf8_empty(true)
+                thompson::Config::new()
+                    .utf8(true)
                     .nfa_size_limit(Some(limit))
-                    .onepass_size_limit(Some(limit)),
+                    .shrink(false)
+                    .which_captures(thompson::WhichCaptures::None),
             )
             .build_many_from_hir(&patterns)
             .ok()?;
+        let vm = PikeVM::builder()
+            .configure(PikeVM::config().match_kind(MatchKind::LeftmostFirst))
+            .build_from_nfa(nfa.clone())
+            .ok()?;
+        // As the meta engine configures its lazy DFA, prefilter aside.
+        let dfa = hybrid::dfa::Builder::new()
+            .configure(
+                hybrid::dfa::Config::new()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .starts_for_each_pattern(true)
+                    .unicode_word_boundary(true)
+                    .cache_capacity(REGEX_SIZE_LIMIT * 2)
+                    .skip_cache_capacity_check(false)
+                    .minimum_cache_clear_count(Some(3))
+                    .minimum_bytes_per_state(Some(10)),
+            )
+            .build_from_nfa(nfa)
+            .ok();
+        let (d, v) = (dfa.clone(), vm.clone());
+        let create: Box<dyn Fn() -> Caches + Send + Sync + UnwindSafe + RefUnwindSafe> =
+            Box::new(move || Caches {
+                dfa: d.as_ref().map(hybrid::dfa::DFA::create_cache),
+                vm: v.create_cache(),
+            });
         Some(Regexes {
-            set,
+            dfa,
+            vm,
+            caches: Pool::new(create),
             rules: regexes.iter().map(|&(_, r)| r).collect(),
         })
+    }
+
+    /// The pattern that matches `input` first (leftmost-first: the
+    /// lowest-numbered, since every pattern spans the whole value).
+    #[inline]
+    fn search(&self, input: &Input<'_>) -> Option<PatternID> {
+        let mut caches = self.caches.get();
+        let caches = &mut *caches;
+        if let (Some(dfa), Some(cache)) = (&self.dfa, caches.dfa.as_mut())
+            && let Ok(hit) = dfa.try_search_fwd(cache, input)
+        {
+            return hit.map(|h| h.pattern());
+        }
+        self.vm.search_slots(&mut caches.vm, input, &mut [])
+    }
+
+    /// Whether each pattern alone is within one regex's size limit: the
+    /// run's forward NFA holds every pattern's (without capture groups,
+    /// which add a few states), and within a quarter of the limit it leaves
+    /// room for a pattern's reverse NFA, which the regex engine also builds
+    /// and which came to 1.3 to 2.2 times the forward one on the patterns
+    /// measured (Unicode classes reverse into larger automata).
+    fn fit(&self) -> bool {
+        self.vm.get_nfa().memory_usage() <= REGEX_SIZE_LIMIT / 4
     }
 
     /// The lowest-numbered regex that matches all of `v`. Every pattern is
@@ -223,24 +303,24 @@ impl Regexes {
     #[inline]
     fn first<const W: usize>(&self, v: &[u8], bits: &mut [u64; W]) {
         let input = Input::new(v).anchored(Anchored::Yes);
-        if let Some(hit) = self.set.search_half(&input)
+        if let Some(hit) = self.search(&input)
             // A value that is not UTF-8 never matches a regex (the patterns
             // only match UTF-8 already; checked where it is cheap, on a hit).
             && (v.is_ascii() || std::str::from_utf8(v).is_ok())
         {
-            set(bits, self.rules[hit.pattern().as_usize()]);
+            set(bits, self.rules[hit.as_usize()]);
         }
     }
 
     /// Whether the regex of the rule at `offset` matches all of `v`: the
-    /// set searched for that one pattern.
+    /// regexes searched for that one pattern.
     #[inline]
     fn holds(&self, offset: u16, v: &[u8]) -> bool {
         let Ok(pattern) = self.rules.binary_search(&offset) else {
             return false;
         };
         let input = Input::new(v).anchored(Anchored::Pattern(PatternID::new_unchecked(pattern)));
-        self.set.search_half(&input).is_some() && (v.is_ascii() || std::str::from_utf8(v).is_ok())
+        self.search(&input).is_some() && (v.is_ascii() || std::str::from_utf8(v).is_ok())
     }
 }
 
@@ -348,12 +428,10 @@ impl LiteralRun {
         Some((run, end))
     }
 
-    /// Whether the run's regex is within one regex's size limit, and so is
-    /// each of its patterns alone.
+    /// Whether each of the run's regexes alone is within one regex's size
+    /// limit, as the run's engines show ([`Regexes::fit`]).
     pub(crate) fn regexes_fit(&self) -> bool {
-        self.regexes
-            .as_ref()
-            .is_none_or(|r| r.set.memory_usage() <= REGEX_SIZE_LIMIT)
+        self.regexes.as_ref().is_none_or(Regexes::fit)
     }
 
     /// The rules of the run, as indices into the matcher's rules.
