@@ -279,7 +279,7 @@ impl<S> GrayLayer<S> {
     /// in the [`Decision`] extension, and outbound clients
     /// ([`PropagateGrayLayer`](crate::PropagateGrayLayer), the reqwest
     /// middleware, tonic through the same layer) write the tag from the
-    /// task's [`scope`](crate::scope). Turn it on when handlers forward the
+    /// task's [`scope`]. Turn it on when handlers forward the
     /// incoming request (or copy its headers) with a client that does not
     /// propagate, so that the request still carries this service's
     /// decision. It costs a header insert and a baggage merge per request,
