@@ -15,6 +15,23 @@ const EDGE: &str = "default: stable\nvariants: [stable, gray]\nrules:\n  - { nam
 const TRUSTING: &str =
     "default: stable\nvariants: [stable, gray]\npropagation: { incoming: trust }\n";
 
+/// The `x-gray` lines and the `baggage` lines of `headers`.
+fn carriers(headers: &http::HeaderMap) -> String {
+    let lines = |name: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+            .join("|")
+    };
+    format!(
+        "x-gray=[{}] baggage=[{}]",
+        lines("x-gray"),
+        lines("baggage")
+    )
+}
+
 /// What a handler saw: the decision, the scope's tag, the `x-gray` lines
 /// and the `baggage` lines.
 fn seen()
@@ -23,18 +40,9 @@ fn seen()
     tower::service_fn(|req: Request<()>| async move {
         let d = req.extensions().get::<Decision>().unwrap().variant();
         let tag = scope::current().map_or("none", |t| t.variant());
-        let lines = |name: &str| {
-            req.headers()
-                .get_all(name)
-                .iter()
-                .map(|v| v.to_str().unwrap().to_owned())
-                .collect::<Vec<_>>()
-                .join("|")
-        };
         Ok(Response::new(format!(
-            "{d} scope={tag} x-gray=[{}] baggage=[{}]",
-            lines("x-gray"),
-            lines("baggage")
+            "{d} scope={tag} {}",
+            carriers(req.headers())
         )))
     })
 }
@@ -125,19 +133,7 @@ async fn the_tag_is_written_over_incoming_tags_and_where_asked() {
 async fn a_handler_forwarding_the_request_sends_the_edges_decision() {
     // The upstream reports the tag lines it received.
     let upstream = tower::service_fn(|req: Request<()>| async move {
-        let lines = |name: &str| {
-            req.headers()
-                .get_all(name)
-                .iter()
-                .map(|v| v.to_str().unwrap().to_owned())
-                .collect::<Vec<_>>()
-                .join("|")
-        };
-        Ok::<_, Infallible>(Response::new(format!(
-            "x-gray=[{}] baggage=[{}]",
-            lines("x-gray"),
-            lines("baggage")
-        )))
+        Ok::<_, Infallible>(Response::new(carriers(req.headers())))
     });
     let client = PropagateGrayLayer::new().layer(upstream);
     let gateway = tower::service_fn(move |req: Request<()>| client.clone().oneshot(req));
