@@ -35,6 +35,7 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 use regex_automata::hybrid;
 use regex_automata::nfa::thompson::{self, pikevm, pikevm::PikeVM};
 use regex_automata::util::pool::Pool;
+use regex_automata::util::primitives::NonMaxUsize;
 use regex_automata::{Anchored, Input, MatchKind, PatternID};
 use regex_syntax::hir::Hir;
 
@@ -195,6 +196,10 @@ impl Literals {
 /// (most of its build time) are never needed.
 struct Regexes {
     dfa: Option<hybrid::dfa::DFA>,
+    /// Whether a pattern has a Unicode word boundary, on which the lazy
+    /// DFA quits at a non-ASCII byte: such values go to the PikeVM
+    /// directly (a quit is an error, and building it allocates).
+    quits_on_non_ascii: bool,
     vm: PikeVM,
     caches: Pool<Caches, Box<dyn Fn() -> Caches + Send + Sync + UnwindSafe + RefUnwindSafe>>,
     /// Pattern id → rule offset in the run.
@@ -205,6 +210,9 @@ struct Regexes {
 struct Caches {
     dfa: Option<hybrid::dfa::Cache>,
     vm: pikevm::Cache,
+    /// Room for a match's bounds, which the PikeVM wants (or allocates)
+    /// when a pattern can match the empty string.
+    slots: Vec<Option<NonMaxUsize>>,
 }
 
 impl fmt::Debug for Regexes {
@@ -259,14 +267,17 @@ impl Regexes {
             )
             .build_from_nfa(nfa)
             .ok();
+        let quits_on_non_ascii = vm.get_nfa().look_set_any().contains_word_unicode();
         let (d, v) = (dfa.clone(), vm.clone());
         let create: Box<dyn Fn() -> Caches + Send + Sync + UnwindSafe + RefUnwindSafe> =
             Box::new(move || Caches {
                 dfa: d.as_ref().map(hybrid::dfa::DFA::create_cache),
                 vm: v.create_cache(),
+                slots: vec![None; v.get_nfa().group_info().implicit_slot_len()],
             });
         Some(Regexes {
             dfa,
+            quits_on_non_ascii,
             vm,
             caches: Pool::new(create),
             rules: regexes.iter().map(|&(_, r)| r).collect(),
@@ -280,11 +291,13 @@ impl Regexes {
         let mut caches = self.caches.get();
         let caches = &mut *caches;
         if let (Some(dfa), Some(cache)) = (&self.dfa, caches.dfa.as_mut())
+            && (!self.quits_on_non_ascii || input.haystack().is_ascii())
             && let Ok(hit) = dfa.try_search_fwd(cache, input)
         {
             return hit.map(|h| h.pattern());
         }
-        self.vm.search_slots(&mut caches.vm, input, &mut [])
+        self.vm
+            .search_slots(&mut caches.vm, input, &mut caches.slots)
     }
 
     /// Whether each pattern alone is within one regex's size limit: the

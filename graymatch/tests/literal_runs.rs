@@ -235,6 +235,36 @@ fn edge_cases() {
             "last",
         ),
         (
+            // The lazy DFA quits on a non-ASCII byte near a Unicode word
+            // boundary; the run's PikeVM answers instead.
+            "a Unicode word boundary over non-ASCII: the run's PikeVM decides",
+            H,
+            &["prefix: q", "regex: '\\w+\\b'"],
+            "/",
+            &[("x-a", "héllo".as_bytes())],
+            "c1",
+        ),
+        (
+            "the PikeVM searched for one pattern after a draw falls outside",
+            H,
+            &[
+                "regex: 'h.*' | percent: 0",
+                "regex: '\\bh\\w+'",
+                "regex: '.*'",
+            ],
+            "/",
+            &[("x-a", "héllo".as_bytes())],
+            "c1",
+        ),
+        (
+            "the PikeVM: no regex matches",
+            H,
+            &["regex: '\\w+\\b\\d'"],
+            "/",
+            &[("x-a", "héllo".as_bytes())],
+            "last",
+        ),
+        (
             "sticky with missing: skip and no key: the next candidate decides",
             H,
             &[

@@ -70,6 +70,7 @@ rules:
   - { name: ip-text, to: gray, when: { client_ip: { prefix: "2001:db8:ffff" } } }
   - { name: host, to: gray, when: { host: { in: [shop.example.org, a.example.org] } } }
   - { name: host-suffix, to: gray, when: { host: { suffix: .preview.example.org } } }
+  - { name: word, to: gray, when: { header: { name: x-w, regex: '\w+\bé' } } }
   - { name: combo, to: gray, when: { all: [ { not: { cookie: { name: sid, present: true } } }, { any: [] } ] } }
   - { name: run1, to: v2, when: { header: { name: x-id, equals: k1 } } }
   - { name: run2, to: v2, when: { header: { name: x-id, equals: k2 } } }
@@ -83,6 +84,7 @@ rules:
   - { name: lit5, to: v2, when: { header: { name: x-t, equals: "" } } }
   - { name: lit6, to: v2, when: { header: { name: x-t, in: [k1, k2] } } }
   - { name: lit7, to: v2, when: { header: { name: x-t, segment_prefix: /seg } } }
+  - { name: lit8, to: v2, when: { header: { name: x-t, regex: '\w+\bé' } } }
   - { name: random, to: v3, percent: 0.0001 }
   - { name: unleash, to: v3, percent: 1, sticky: { cookie: uid, algorithm: unleash, salt: s } }
   - { name: sticky-q, split: [ { to: v2, percent: 10 }, { to: v3, percent: 10 } ], sticky: { query: u } }
@@ -155,6 +157,13 @@ fn decide_allocates_nothing() {
             Some("lit3"),
         ),
         (
+            // The lazy DFA quits at a Unicode word boundary before a
+            // non-ASCII byte: the run's PikeVM answers, with no allocation.
+            "literal run, the PikeVM behind the lazy DFA",
+            req("GET", "/", &[("x-t", "hé".as_bytes())]),
+            None,
+        ),
+        (
             "literal run, no rule holds",
             req("GET", "/", &[("x-t", b"/t/tenant-9/")]),
             None,
@@ -207,6 +216,13 @@ fn decide_allocates_nothing() {
             "string op on the client address",
             with_client("2001:db8:ffff::1"),
             Some("ip-text"),
+        ),
+        (
+            // A Unicode word boundary before a non-ASCII byte, where a lazy
+            // DFA quits (and reports it in an allocated error).
+            "regex leaf, a Unicode word boundary over non-ASCII",
+            req("GET", "/", &[("x-w", "hé".as_bytes())]),
+            None,
         ),
         (
             "host from an absolute URI",
