@@ -122,3 +122,49 @@ async fn variant_router_with_fallback_to_default() {
     }
     assert_eq!(counters.snapshot().fallback("v3"), 1);
 }
+
+/// `VariantRouter::tag_every_request`: handlers see the tag headers on
+/// every request; without it, only where the request arrived with a tag.
+#[tokio::test]
+async fn variant_router_tags_every_request_when_asked() {
+    let echo = || {
+        Router::new().route(
+            "/",
+            get(|headers: http::HeaderMap| async move {
+                let line = |n: &str| {
+                    headers
+                        .get(n)
+                        .map_or("-".to_owned(), |v| v.to_str().unwrap().to_owned())
+                };
+                format!("{} {}", line("x-gray"), line("baggage"))
+            }),
+        )
+    };
+    let cases: &[(&str, bool, &[(&str, &str)], &str)] = &[
+        ("off, no tag arrived", false, &[("x-t", "1")], "- -"),
+        (
+            "off, a client's tag",
+            false,
+            &[("x-gray", "gray")],
+            "stable gray=stable",
+        ),
+        (
+            "on, no tag arrived",
+            true,
+            &[("x-t", "1")],
+            "gray gray=gray",
+        ),
+        ("on, stable", true, &[], "stable gray=stable"),
+    ];
+    for (name, every, headers, want) in cases {
+        let app = VariantRouter::new(matcher())
+            .variant("gray", echo())
+            .tag_every_request(*every)
+            .default(echo());
+        assert_eq!(
+            call(app, "/", headers).await,
+            (StatusCode::OK, (*want).to_owned()),
+            "{name}"
+        );
+    }
+}
