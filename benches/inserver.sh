@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Instructions per request inside the hello server under load: the server
-# runs under callgrind; its counters are zeroed after a warm-up and dumped
-# after SECONDS of wrk, and the total is divided by the requests wrk
-# completed. Bare and with GrayLayer, one after the other.
+# Instructions and allocations per request inside the hello server under
+# load: the server runs under callgrind; its counters are zeroed after a
+# warm-up and dumped after SECONDS of wrk, and the totals are divided by the
+# requests wrk completed. Bare and with GrayLayer, one after the other.
 #   bash benches/inserver.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,14 +24,31 @@ run() { # $1: extra server flag; prints instructions per request
   callgrind_control -d "$pid" >/dev/null
   sleep 1
   kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
-  local ir
-  ir=$(grep -h '^summary:' "$dir"/cg.*.1 | awk '{print $2}')
+  # Instructions, and calls of malloc (each allocation, counted by
+  # callgrind's call graph), per request.
+  python3 - "$dir"/cg.*.1 "$n" <<'PY'
+import re, sys
+path, n = sys.argv[1], int(sys.argv[2])
+names, callee, ir, mallocs = {}, None, 0, 0
+for line in open(path, errors='replace'):
+    if line.startswith('summary:'):
+        ir = int(line.split()[1])
+    m = re.match(r'(c?)fn=\((\d+)\)(?: (.*))?', line)
+    if m:
+        if m.group(3):
+            names[m.group(2)] = m.group(3).strip()
+        if m.group(1):
+            callee = names.get(m.group(2))
+    elif line.startswith('calls=') and callee == 'malloc':
+        mallocs += int(line.split()[0][6:])
+        callee = None
+print(round(ir / n), n, round(mallocs / n, 2))
+PY
   rm -f "$dir"/cg.*
-  python3 -c "print(round($ir / $n), $n)"
 }
-read -r bare nb < <(run '')
-read -r gray ng < <(run --gray)
-echo "bare: $bare instructions per request ($nb requests)"
-echo "gray: $gray instructions per request ($ng requests)"
+read -r bare nb ab < <(run '')
+read -r gray ng ag < <(run --gray)
+echo "bare: $bare instructions and $ab allocations per request ($nb requests)"
+echo "gray: $gray instructions and $ag allocations per request ($ng requests)"
 echo "GrayLayer adds $((gray - bare)) instructions per request in the server"
 rm -rf "$dir"

@@ -31,8 +31,11 @@
 //! # Where the layer goes
 //!
 //! [`GrayLayer`] must wrap the **whole** `Router`: use [`VariantRouter`], or
-//! `Router::new().fallback_service(GrayLayer::new(m).layer(router))` (with
-//! `tower::Layer` in scope), not `Router::layer`: middleware added with `Router::layer` runs after
+//! `Router::new().fallback_service(GrayLayer::new(m).layer(router.with_state(())))`
+//! (with `tower::Layer` in scope; `with_state(())` makes the handlers into
+//! routes once, where a `Router` called as a plain service boxes each
+//! handler it runs, an allocation per request, as [`VariantRouter`] does
+//! for you), not `Router::layer`: middleware added with `Router::layer` runs after
 //! routing, for matched routes only, so it cannot choose among Routers, and
 //! requests to unmatched paths would have no decision. A handler behind a
 //! `Router::layer(GrayLayer)` does get a decision, but the request was

@@ -54,7 +54,7 @@ impl VariantRouter {
     /// The `Router` that serves `variant`.
     #[must_use]
     pub fn variant(mut self, variant: impl Into<String>, router: Router) -> Self {
-        self.layer = self.layer.route(variant, router);
+        self.layer = self.layer.route(variant, finished(router));
         self
     }
 
@@ -101,6 +101,13 @@ impl VariantRouter {
     /// variants without a `Router` of their own (a fallback: see
     /// [`GrayDecision::is_fallback`](crate::GrayDecision::is_fallback)).
     pub fn default(self, router: Router) -> Router {
-        Router::new().fallback_service(self.layer.layer(router))
+        Router::new().fallback_service(self.layer.layer(finished(router)))
     }
+}
+
+/// `router` with its handlers made into routes once, as `axum::serve` makes
+/// a top-level `Router`'s: a `Router` called as a plain service clones and
+/// boxes each handler it runs, one allocation per request.
+fn finished(router: Router) -> Router {
+    router.with_state(())
 }

@@ -27,6 +27,9 @@ fn main() -> std::io::Result<()> {
         let app = Router::new().route("/", get(|| async { "hello" }));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         if gray {
+            // Handlers made into routes once, as `axum::serve` does for the
+            // bare Router (`VariantRouter` does it too).
+            let app: Router = app.with_state(());
             // Gray routed to a Router of its own, as the table's layered row
             // routes it (a variant without a route falls back to the
             // default's service, and counts the fallback).
