@@ -274,17 +274,31 @@ impl Outcomes {
     #[inline]
     pub(crate) fn fallback(&self, variant: &'static str, served: &'static str) {
         let id = (variant.as_ptr() as usize, served.as_ptr() as usize);
-        let make = || -> &'static Key {
-            Box::leak(Box::new(Key::from_parts(
+        let key = || {
+            Key::from_parts(
                 FALLBACKS,
                 vec![
                     Label::from_static_parts("variant", variant),
                     Label::from_static_parts("served", served),
                 ],
-            )))
+            )
         };
-        let key = probe(&self.fallbacks, hash(id.0, id.1, 0), id, make).unwrap_or_else(make);
-        metrics::with_recorder(|r| r.register_counter(key, &METADATA).increment(1));
+        // Kept for the process's life in a slot (one per pair of names);
+        // past the slots, built for this request and dropped.
+        match probe(
+            &self.fallbacks,
+            hash(id.0, id.1, 0),
+            id,
+            || -> &'static Key { Box::leak(Box::new(key())) },
+        ) {
+            Some(kept) => {
+                metrics::with_recorder(|r| r.register_counter(kept, &METADATA).increment(1))
+            }
+            None => {
+                let once = key();
+                metrics::with_recorder(|r| r.register_counter(&once, &METADATA).increment(1));
+            }
+        }
     }
 
     #[inline]
@@ -415,6 +429,35 @@ mod tests {
         }
         // The request no rule matched: the default.
         assert!(keys_label(first[n], "reason") == "default");
+    }
+
+    /// More (variant, served) pairs than the fallback slots: every
+    /// fallback is counted under its own labels, those past the slots with
+    /// a key built for the request (none kept for them).
+    #[test]
+    fn fallbacks_past_the_slots_are_counted() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let outcomes = Outcomes::default();
+        let served = graymatch::Tag::new("stable").unwrap().variant();
+        let n = 4 * FALLBACK_SLOTS;
+        let variants: Vec<&'static str> = (0..n)
+            .map(|i| graymatch::Tag::new(&format!("v{i}")).unwrap().variant())
+            .collect();
+        metrics::with_local_recorder(&recorder, || {
+            for _ in 0..2 {
+                for v in &variants {
+                    outcomes.fallback(v, served);
+                }
+            }
+        });
+        // At most FALLBACK_SLOTS pairs are kept, so three in four at least
+        // were counted with a key built for the request.
+        let text = handle.render();
+        for v in &variants {
+            let line = format!("{FALLBACKS}{{variant=\"{v}\",served=\"stable\"}} 2");
+            assert!(text.contains(&line), "{line} in\n{text}");
+        }
     }
 
     fn keys_label(keys: &Keys, name: &str) -> String {
