@@ -357,28 +357,29 @@ pub fn baggage<'a>(headers: &'a HeaderMap, key: &str) -> Option<&'a [u8]> {
 }
 
 fn baggage_in<'a>(lines: GetAll<'a, HeaderValue>, key: &[u8]) -> Option<&'a [u8]> {
-    let mut reader = BaggageReader::default();
-    for line in lines {
-        match reader.line(line.as_bytes(), key) {
-            Baggage::Found(v) => return Some(v),
-            Baggage::Stop => return None,
-            Baggage::More => {}
-        }
+    match baggage_read(lines, key) {
+        Baggage::Found(v) => Some(v),
+        Baggage::Stop | Baggage::More => None,
     }
-    None
 }
 
 /// Whether `lines` hold a member with this key, or pass the W3C limits
 /// before one is found (where a reader with other limits might see one).
 pub(crate) fn baggage_carries(lines: GetAll<'_, HeaderValue>, key: &[u8]) -> bool {
+    !matches!(baggage_read(lines, key), Baggage::More)
+}
+
+/// Reads `lines` in order until the member is found or the limits are
+/// passed; `More` when neither happened.
+fn baggage_read<'a>(lines: GetAll<'a, HeaderValue>, key: &[u8]) -> Baggage<'a> {
     let mut reader = BaggageReader::default();
     for line in lines {
         match reader.line(line.as_bytes(), key) {
-            Baggage::Found(_) | Baggage::Stop => return true,
             Baggage::More => {}
+            done => return done,
         }
     }
-    false
+    Baggage::More
 }
 
 /// Reads `baggage` lines in order for one member, counting toward the W3C

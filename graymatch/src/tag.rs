@@ -343,6 +343,51 @@ mod tests {
     }
 
     #[test]
+    fn found_in_cases() {
+        let past_limits = (0..200)
+            .map(|i| format!("k{i}=v"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let cases: &[(&str, &[(&str, &str)], bool)] = &[
+            ("nothing", &[], false),
+            (
+                "other headers",
+                &[("x-grayish", "gray"), ("accept", "*/*")],
+                false,
+            ),
+            ("the header", &[("x-gray", "anything")], true),
+            (
+                "baggage without the key",
+                &[("baggage", "a=1,grayish=2")],
+                false,
+            ),
+            ("the member", &[("baggage", "a=1, gray = v;p")], true),
+            (
+                "the member on a later line",
+                &[("baggage", "a=1"), ("baggage", "gray=v")],
+                true,
+            ),
+            // A reader with other limits might find a member past these.
+            (
+                "baggage past the W3C limits",
+                &[("baggage", &past_limits)],
+                true,
+            ),
+        ];
+        let tag = Tag::new("v2").unwrap();
+        for (name, lines, want) in cases {
+            let mut h = HeaderMap::new();
+            for (n, v) in *lines {
+                h.append(
+                    HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                    v.parse().unwrap(),
+                );
+            }
+            assert_eq!(tag.found_in(&h), *want, "case {name}");
+        }
+    }
+
+    #[test]
     fn oversized_baggage_keeps_the_tag_within_limits() {
         let mut h = HeaderMap::new();
         let line = (0..400)
