@@ -234,11 +234,6 @@ impl<'m> Compiler<'m> {
                 }
             }
         }
-        for rule in &rules {
-            if let Some(when) = &rule.when {
-                let _ = when.patterns(&mut Pattern::finish);
-            }
-        }
         if let Some(key) = tagging.baggage {
             tagging.members = self
                 .variants

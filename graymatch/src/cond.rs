@@ -296,9 +296,10 @@ pub(crate) struct Pattern {
     regex: OnceLock<Option<regex_automata::meta::Regex>>,
     pub(crate) anchored: Box<str>,
     fold: bool,
-    /// The parsed, anchored pattern, while the rule set compiles: the
-    /// engine built then (the leaf's, or its literal run's) starts from it
-    /// rather than parsing the pattern again. Dropped when the compile ends.
+    /// The parsed, anchored pattern, while the rule set compiles: the one
+    /// engine built then (the leaf's, or its literal run's) takes it rather
+    /// than parsing the pattern again. Every pattern's engine is built by
+    /// the end of the compile, so none is left.
     hir: Mutex<Option<Box<Hir>>>,
 }
 
@@ -330,14 +331,6 @@ impl Pattern {
         self.hir.lock().ok()?.take()
     }
 
-    /// Drops the parsed pattern: the rule set is compiled.
-    pub(crate) fn finish(&self) -> Result<(), String> {
-        if let Ok(mut hir) = self.hir.lock() {
-            *hir = None;
-        }
-        Ok(())
-    }
-
     /// Builds the engine now if it is not built.
     ///
     /// # Errors
@@ -348,6 +341,12 @@ impl Pattern {
             Some(_) => Ok(()),
             None => Err(format!("regex {:?} does not compile", self.anchored)),
         }
+    }
+
+    /// Whether the parsed pattern is still held.
+    #[cfg(test)]
+    pub(crate) fn holds_hir(&self) -> bool {
+        self.hir.lock().is_ok_and(|h| h.is_some())
     }
 
     /// Whether the engine is built.

@@ -593,7 +593,8 @@ mod tests {
         assert_eq!(got, ["literal", "literal"]);
     }
 
-    /// Whether each rule's regex leaves have their own engine built.
+    /// Whether each rule's regex leaves have their own engine built; and
+    /// no parsed pattern is left once the rule set is compiled.
     fn built(m: &crate::Matcher) -> Vec<bool> {
         m.rules
             .iter()
@@ -601,6 +602,7 @@ mod tests {
                 let mut built = true;
                 if let Some(c) = &r.when {
                     let _ = c.patterns(&mut |p| {
+                        assert!(!p.holds_hir(), "a parsed pattern left: {}", p.anchored);
                         built &= p.is_built();
                         Ok::<(), ()>(())
                     });
