@@ -651,6 +651,37 @@ mod tests {
         assert!(!fit(300));
     }
 
+    /// A run that vouches for its patterns, with one near a quarter of
+    /// the limit (Unicode classes, whose reverse NFA is the larger): that
+    /// pattern's own engine, both NFAs within the limit, builds.
+    #[test]
+    fn a_pattern_a_fitting_run_vouches_for_builds_alone() {
+        let mut ops: Vec<Op> = (0..MIN_RUN)
+            .map(|i| Op::Regex(format!("/t/{i}/.*")))
+            .collect();
+        ops.push(Op::Regex("\\w{12}".into()));
+        let m = path_rules(ops).compile().unwrap();
+        let [Step::Literal(run)] = &m.program[..] else {
+            panic!("one run");
+        };
+        assert!(run.regexes_fit());
+        let forward = run.regexes.as_ref().unwrap().vm.get_nfa().memory_usage();
+        assert!(forward > REGEX_SIZE_LIMIT / 8, "near the bound: {forward}");
+        let big = &m.rules[MIN_RUN];
+        let Some(Cond::Leaf(Leaf {
+            test:
+                ValueTest::Str(StrTest {
+                    op: StrOp::Regex(pattern),
+                    ..
+                }),
+            ..
+        })) = &big.when
+        else {
+            panic!("a regex leaf");
+        };
+        assert_eq!(pattern.build(), Ok(()));
+    }
+
     #[test]
     fn anchors() {
         let cases: &[(&str, Anchor, &[u8], usize, usize, bool)] = &[
