@@ -282,8 +282,9 @@ impl<S> GrayLayer<S> {
     /// task's [`scope`]. Turn it on when handlers forward the
     /// incoming request (or copy its headers) with a client that does not
     /// propagate, so that the request still carries this service's
-    /// decision. It costs a header insert and a baggage merge per request,
-    /// and a request whose header map is full grows it (two allocations).
+    /// decision. It costs two header inserts per request (and a merge
+    /// where other baggage came), and a request whose header map is full
+    /// grows it (two allocations).
     ///
     /// Either way, a tag the client sent (an `x-gray` line, a `gray`
     /// baggage member) never reaches the handler unreplaced: such a request
