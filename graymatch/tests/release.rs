@@ -10,9 +10,14 @@ use std::time::{Duration, Instant, SystemTime};
 use graymatch::{ChangedBy, Reason, Release, ReleaseEvent, ReleaseState, RuleSet};
 use support::req;
 
-/// 2026-11-24T10:00:00Z.
+/// 2100-11-24T10:00:00Z: in the future, as a `Release` compiles for the
+/// wall clock when it is made, and its test clock then starts before the
+/// schedule.
+// Regression: the start was 2026-11-24, and once the wall clock passed the
+// schedule's end, `Release::new` compiled its last step and the test clock's
+// ticks, all earlier, found nothing due.
 fn start() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_514_400)
+    SystemTime::UNIX_EPOCH + Duration::from_secs(4_130_733_600)
 }
 
 fn min(m: u64) -> Duration {
@@ -31,7 +36,7 @@ rules:
     to: gray
     sticky: { header: x-user-id }
     schedule:
-      start: 2026-11-24T10:00:00Z
+      start: 2100-11-24T10:00:00Z
       steps:
         - { percent: 5, for: 10m }
         - { percent: 20, for: 30m }
