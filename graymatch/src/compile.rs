@@ -12,6 +12,7 @@ use regex_syntax::hir::{Hir, Look};
 use crate::cond::{Cond, Leaf, Pattern, Source, StrOp, StrTest, ValueTest};
 use crate::error::CompileError;
 use crate::exact::ExactIndex;
+use crate::fused::{Override, StickyShare};
 use crate::guard::GuardSpec;
 use crate::intern::{intern, intern_header};
 use crate::literal::LiteralRun;
@@ -204,7 +205,7 @@ impl<'m> Compiler<'m> {
             .iter()
             .map(|v| self.moment.halted.iter().any(|h| h == v))
             .collect();
-        let program = program(set, &rules);
+        let program = program(set, &rules, &self.variants);
         // The engines of the regex leaves the rule-by-rule program
         // evaluates; a literal run's own regex decides for its regex rules,
         // and when its NFA is well within one regex's size limit, so is
@@ -840,7 +841,7 @@ fn exact_leaf(rule: &Rule) -> Option<(FieldKey, Vec<&str>)> {
     Some(((kind, name, field.test.ignore_case), values))
 }
 
-fn program(set: &RuleSet, rules: &[CompiledRule]) -> Box<[Step]> {
+fn program(set: &RuleSet, rules: &[CompiledRule], variants: &[&'static str]) -> Box<[Step]> {
     let keys: Vec<_> = set.rules.iter().map(exact_leaf).collect();
     let mut steps = Vec::new();
     let mut i = 0;
@@ -857,7 +858,15 @@ fn program(set: &RuleSet, rules: &[CompiledRule]) -> Box<[Step]> {
                 i = end;
                 continue;
             }
-            steps.push(Step::Rule(i as u32));
+            let rule = &rules[i];
+            let index = i as u32;
+            steps.push(if let Some(o) = Override::of(rule, variants) {
+                Step::Override(o)
+            } else if let Some(s) = StickyShare::of(rule, index, variants) {
+                Step::Sticky(s)
+            } else {
+                Step::Rule(index)
+            });
             i += 1;
             continue;
         }

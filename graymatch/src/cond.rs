@@ -3,7 +3,7 @@
 
 use std::sync::{Mutex, OnceLock};
 
-use http::HeaderName;
+use http::{HeaderMap, HeaderName};
 use memchr::memmem::Finder;
 use regex_syntax::hir::Hir;
 
@@ -88,21 +88,7 @@ impl Leaf {
                 op: StrOp::Equals(want),
                 fold: false,
             }) => match &self.source {
-                // The first line by `get` (no value iterator when the
-                // header is absent or its first line decides), the others
-                // only when there is a first line and it differs.
-                Source::Header(name) => {
-                    let headers = req.headers();
-                    match headers.get(name) {
-                        None => false,
-                        Some(v) if v.as_bytes() == &**want => true,
-                        Some(_) => headers
-                            .get_all(name)
-                            .iter()
-                            .skip(1)
-                            .any(|v| v.as_bytes() == &**want),
-                    }
-                }
+                Source::Header(name) => header_equals(req.headers(), name, want),
                 Source::Cookie(name) => name.any_equals(req.headers(), want),
                 source => source.any(req, |v| v == &**want),
             },
@@ -115,6 +101,22 @@ impl Leaf {
                 }),
             },
         }
+    }
+}
+
+/// Whether a line of header `name` equals `want`: the first line by `get`
+/// (no value iterator when the header is absent or its first line decides),
+/// the others only when there is a first line and it differs.
+#[inline(always)]
+pub(crate) fn header_equals(headers: &HeaderMap, name: &HeaderName, want: &[u8]) -> bool {
+    match headers.get(name) {
+        None => false,
+        Some(v) if v.as_bytes() == want => true,
+        Some(_) => headers
+            .get_all(name)
+            .iter()
+            .skip(1)
+            .any(|v| v.as_bytes() == want),
     }
 }
 

@@ -146,6 +146,7 @@ mod decision;
 mod error;
 mod exact;
 mod explain;
+mod fused;
 pub mod guard;
 mod intern;
 mod literal;

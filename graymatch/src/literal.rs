@@ -561,6 +561,8 @@ mod tests {
             .iter()
             .map(|s| match s {
                 Step::Rule(_) => "rule",
+                Step::Override(_) => "override",
+                Step::Sticky(_) => "sticky",
                 Step::Exact(_) => "exact",
                 Step::Literal(_) => "literal",
             })

@@ -10,6 +10,7 @@ use http::{HeaderMap, HeaderName};
 use crate::cond::{Cond, Occurrences, Source};
 use crate::decision::{Decision, Reason};
 use crate::exact::ExactIndex;
+use crate::fused::{Override, Share, StickyShare};
 use crate::guard::GuardSpec;
 use crate::literal::LiteralRun;
 use crate::request::RequestHead;
@@ -115,6 +116,10 @@ pub(crate) struct StickyKey {
 #[derive(Debug)]
 pub(crate) enum Step {
     Rule(u32),
+    /// A rule of the override shape (`fused.rs`).
+    Override(Override),
+    /// A rule of the sticky-share shape (`fused.rs`).
+    Sticky(StickyShare),
     Exact(ExactRun),
     /// A run of string leaves on one field, scanned once (`literal.rs`).
     Literal(Box<LiteralRun>),
@@ -182,6 +187,16 @@ impl Matcher {
                         None
                     }
                 }
+                Step::Override(o) => o
+                    .holds(request.headers())
+                    .then(|| self.decision(o.variant, Some(o.name), Reason::Rule)),
+                Step::Sticky(s) => match s.land(request) {
+                    Share::In => Some(self.decision(s.variant, Some(s.name), Reason::Rule)),
+                    Share::Out => None,
+                    Share::NoKey if s.skip => None,
+                    // `missing: random`: the rule's own draw.
+                    Share::NoKey => self.land(&self.rules[s.rule as usize], request),
+                },
                 Step::Exact(run) => self.run(run, request),
                 Step::Literal(run) => {
                     run.decide(request, |i| self.land(&self.rules[i as usize], request))
