@@ -168,16 +168,7 @@ mod tests {
     use crate::rules::{Condition, RuleSet};
 
     fn kinds(m: &Matcher) -> Vec<&'static str> {
-        m.program
-            .iter()
-            .map(|s| match s {
-                Step::Rule(_) => "rule",
-                Step::Override(_) => "override",
-                Step::Sticky(_) => "sticky",
-                Step::Exact(_) => "exact",
-                Step::Literal(_) => "literal",
-            })
-            .collect()
+        m.program.iter().map(Step::kind).collect()
     }
 
     fn set(rule: &str) -> RuleSet {

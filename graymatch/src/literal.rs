@@ -557,16 +557,7 @@ mod tests {
 
     fn steps(set: &RuleSet) -> Vec<&'static str> {
         let m = set.compile().expect("compiles");
-        m.program
-            .iter()
-            .map(|s| match s {
-                Step::Rule(_) => "rule",
-                Step::Override(_) => "override",
-                Step::Sticky(_) => "sticky",
-                Step::Exact(_) => "exact",
-                Step::Literal(_) => "literal",
-            })
-            .collect()
+        m.program.iter().map(Step::kind).collect()
     }
 
     #[test]

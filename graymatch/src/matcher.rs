@@ -125,6 +125,20 @@ pub(crate) enum Step {
     Literal(Box<LiteralRun>),
 }
 
+#[cfg(test)]
+impl Step {
+    /// The step's kind, for tests of what a rule set compiles to.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Step::Rule(_) => "rule",
+            Step::Override(_) => "override",
+            Step::Sticky(_) => "sticky",
+            Step::Exact(_) => "exact",
+            Step::Literal(_) => "literal",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct ExactRun {
     pub(crate) source: Source,
