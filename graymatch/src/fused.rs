@@ -11,8 +11,9 @@
 //!   requests to one variant by the graymatch hash of a key.
 //!
 //! A fused step decides as the rule's own step does, by the same leaf
-//! functions and the same hash: the model test's naive interpreter checks
-//! both shapes, fused or not.
+//! functions and the same hash: the tests below compare each shape with the
+//! same rule unfused, and the model test checks every generated rule set,
+//! whatever its steps, against the naive interpreter.
 
 use http::HeaderMap;
 
