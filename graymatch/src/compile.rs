@@ -862,7 +862,7 @@ fn program(set: &RuleSet, rules: &[CompiledRule], variants: &[&'static str]) -> 
             let index = i as u32;
             steps.push(if let Some(o) = Override::of(rule, variants) {
                 Step::Override(o)
-            } else if let Some(s) = StickyShare::of(rule, index, variants) {
+            } else if let Some(s) = StickyShare::of(rule, variants) {
                 Step::Sticky(s)
             } else {
                 Step::Rule(index)

@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderName};
 use crate::cond::{Cond, Occurrences, Source};
 use crate::decision::{Decision, Reason};
 use crate::exact::ExactIndex;
-use crate::fused::{Override, Share, StickyShare};
+use crate::fused::{Override, StickyShare};
 use crate::guard::GuardSpec;
 use crate::literal::LiteralRun;
 use crate::request::RequestHead;
@@ -102,7 +102,7 @@ pub(crate) enum Draw {
     Sticky(StickyKey),
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct StickyKey {
     pub(crate) source: Source,
     /// The hash state after `salt:`.
@@ -204,13 +204,9 @@ impl Matcher {
                 Step::Override(o) => o
                     .holds(request.headers())
                     .then(|| self.decision(o.variant, Some(o.name), Reason::Rule)),
-                Step::Sticky(s) => match s.land(request) {
-                    Share::In => Some(self.decision(s.variant, Some(s.name), Reason::Rule)),
-                    Share::Out => None,
-                    Share::NoKey if s.skip => None,
-                    // `missing: random`: the rule's own draw.
-                    Share::NoKey => self.land(&self.rules[s.rule as usize], request),
-                },
+                Step::Sticky(s) => s
+                    .lands(request)
+                    .then(|| self.decision(s.variant, Some(s.name), Reason::Rule)),
                 Step::Exact(run) => self.run(run, request),
                 Step::Literal(run) => {
                     run.decide(request, |i| self.land(&self.rules[i as usize], request))
