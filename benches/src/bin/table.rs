@@ -258,7 +258,14 @@ fn callgrind(name: &str, iters: u32) -> Option<u64> {
         .ok()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let line = stderr.lines().find(|l| l.contains("Collected :"))?;
-    line.rsplit(':').next()?.trim().parse().ok()
+    // Nothing collected means the toggle named no function (`measured`
+    // renamed or inlined): no count, rather than a row of zeros.
+    line.rsplit(':')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|&n: &u64| n > 0)
 }
 
 fn instructions(name: &str) -> Option<f64> {
