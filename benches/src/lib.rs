@@ -266,6 +266,7 @@ impl PrefixMurmur {
             .wrapping_add(0xe654_6b64)
     }
 
+    #[inline]
     fn le(bytes: &[u8]) -> u32 {
         bytes
             .iter()
