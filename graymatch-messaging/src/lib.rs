@@ -116,10 +116,14 @@ pub mod nats;
 #[cfg(feature = "rabbitmq")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rabbitmq")))]
 pub mod rabbitmq;
+// The consumers' shared loop, used by the broker modules.
+#[cfg(any(feature = "nats", feature = "rabbitmq"))]
 mod run;
 pub mod stats;
 
 pub use error::Error;
 pub use lane::{Action, Lane, Liveness, Routed};
+#[cfg(any(feature = "nats", feature = "rabbitmq"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "nats", feature = "rabbitmq"))))]
 pub use run::{Incoming, Running};
 pub use stats::Snapshot;

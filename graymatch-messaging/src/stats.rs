@@ -16,13 +16,16 @@
 //! sum by (group, variant) (rate(graymatch_messages_total{action="rerouted"}[5m]))
 //! ```
 
+#[cfg(any(feature = "nats", feature = "rabbitmq", test))]
 use std::sync::atomic::{AtomicU64, Ordering};
 
+#[cfg(any(feature = "nats", feature = "rabbitmq", test))]
 use crate::lane::Action;
 
 /// `graymatch_messages_total`: messages by group, lane, variant and action.
 pub const MESSAGES: &str = "graymatch_messages_total";
 
+#[cfg(any(feature = "nats", feature = "rabbitmq", test))]
 /// What a consumer did with a message, as counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -30,6 +33,7 @@ pub(crate) enum Outcome {
     Failed,
 }
 
+#[cfg(any(feature = "nats", feature = "rabbitmq", test))]
 impl Outcome {
     fn label(self) -> &'static str {
         match self {
@@ -39,6 +43,7 @@ impl Outcome {
     }
 }
 
+#[cfg(any(feature = "nats", feature = "rabbitmq", test))]
 /// A consumer's counters.
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
@@ -48,6 +53,7 @@ pub(crate) struct Stats {
     failed: AtomicU64,
 }
 
+#[cfg(any(feature = "nats", feature = "rabbitmq", test))]
 impl Stats {
     /// Counts one message, here and through the `metrics` facade.
     pub(crate) fn count(
