@@ -42,7 +42,7 @@ struct Inner {
 }
 
 struct Table {
-    slots: Box<[Slot]>,
+    slots: Box<[Slot; SLOTS]>,
     overflow: AtomicU64,
 }
 
@@ -55,23 +55,36 @@ struct Slot {
 impl Default for Table {
     fn default() -> Self {
         Table {
-            slots: (0..SLOTS).map(|_| Slot::default()).collect(),
+            slots: Box::new(std::array::from_fn(|_| Slot::default())),
             overflow: AtomicU64::new(0),
         }
     }
 }
 
 impl Table {
+    /// Counts `name`: in its home slot when it is there (the common case,
+    /// inlined), else by probing.
+    #[inline]
     fn add(&self, name: &'static str) {
         let start = (name.as_ptr() as usize >> 3).wrapping_mul(0x9E37_79B9) % SLOTS;
+        let home = &self.slots[start];
+        // Names are interned: the same name is almost always the same
+        // address, so the bytes are compared only when it is not.
+        if home.name.get().is_some_and(|n| std::ptr::eq(*n, name)) {
+            home.count.fetch_add(1, Relaxed);
+        } else {
+            self.probe(name, start);
+        }
+    }
+
+    #[inline(never)]
+    fn probe(&self, name: &'static str, start: usize) {
         for i in 0..SLOTS {
             let slot = &self.slots[(start + i) % SLOTS];
             let found = match slot.name.get() {
                 Some(n) => *n,
                 None => *slot.name.get_or_init(|| name),
             };
-            // Names are interned: the same name is almost always the same
-            // address, so the bytes are compared only when it is not.
             if std::ptr::eq(found, name) || found == name {
                 slot.count.fetch_add(1, Relaxed);
                 return;
@@ -245,5 +258,35 @@ mod tests {
         }
         assert_eq!(table.snapshot().len(), SLOTS);
         assert_eq!(table.overflow.load(Relaxed), 10);
+    }
+
+    fn leak(s: String) -> &'static str {
+        Box::leak(s.into_boxed_str())
+    }
+
+    #[test]
+    fn names_past_the_slots_overflow() {
+        let table = Table::default();
+        let names: Vec<&'static str> = (0..SLOTS + 88).map(|i| leak(format!("v{i}"))).collect();
+        for _ in 0..2 {
+            names.iter().for_each(|n| table.add(n));
+        }
+        let counted = table.snapshot();
+        assert_eq!(counted.len(), SLOTS);
+        assert!(counted.iter().all(|(_, n)| *n == 2));
+        assert_eq!(table.overflow.load(Relaxed), 2 * 88);
+    }
+
+    #[test]
+    fn interned_names_share_a_slot() {
+        // Slots are found by the name's address: names are interned (the
+        // same text, the same address), as every decided name is.
+        let table = Table::default();
+        for _ in 0..3 {
+            table.add(graymatch::Tag::new("gray").unwrap().variant());
+        }
+        table.add(graymatch::Tag::new("stable").unwrap().variant());
+        assert_eq!(table.snapshot(), [("gray", 3), ("stable", 1)]);
+        assert_eq!(table.overflow.load(Relaxed), 0);
     }
 }
