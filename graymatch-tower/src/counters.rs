@@ -265,7 +265,9 @@ mod tests {
     }
 
     #[test]
-    fn names_past_the_slots_overflow() {
+    fn a_second_round_finds_each_name_again() {
+        // In its home slot (the inlined check) or, after a collision, by
+        // probing; the names past the slots overflow both times.
         let table = Table::default();
         let names: Vec<&'static str> = (0..SLOTS + 88).map(|i| leak(format!("v{i}"))).collect();
         for _ in 0..2 {
