@@ -74,14 +74,22 @@ fn the_guard_halts_the_failing_canary_after_the_schedule_rose() {
         "{text}"
     );
 
-    // After the trip: no gray responses (the first line after it may count
-    // requests answered before it), and the schedule frozen where it stood.
+    // After the trip: the schedule frozen where it stood, and no gray
+    // responses once the requests in flight at the trip are answered. The
+    // exact check is the summary's count of gray responses to requests sent
+    // after the halt (below); the lines only show it. Regression: a gray
+    // request decided just before the trip, answered after the first line
+    // past the halt event (the event and that line came within its
+    // latency), was counted on the second line, which the test had
+    // required to be 0.
     let after: Vec<Row> = lines[halt..].iter().filter_map(|l| row(l)).collect();
-    assert!(after.len() >= 3, "too few lines after the halt:\n{text}");
+    assert!(after.len() >= 4, "too few lines after the halt:\n{text}");
     let frozen = after[0].percent;
     assert!(frozen > 5.0, "{text}");
-    for r in &after[1..] {
-        assert_eq!(r.gray, 0, "gray served after the halt:\n{text}");
+    for (i, r) in after.iter().enumerate().skip(1) {
+        if i >= 2 {
+            assert_eq!(r.gray, 0, "gray served after the halt:\n{text}");
+        }
         assert_eq!(
             r.percent, frozen,
             "the schedule moved after the halt:\n{text}"
