@@ -86,14 +86,14 @@ fn the_guard_halts_the_failing_canary_after_the_schedule_rose() {
     assert!(after.len() >= 4, "too few lines after the halt:\n{text}");
     let frozen = after[0].percent;
     assert!(frozen > 5.0, "{text}");
-    for (i, r) in after.iter().enumerate().skip(1) {
-        if i >= 2 {
-            assert_eq!(r.gray, 0, "gray served after the halt:\n{text}");
-        }
+    for r in &after[1..] {
         assert_eq!(
             r.percent, frozen,
             "the schedule moved after the halt:\n{text}"
         );
+    }
+    for r in &after[2..] {
+        assert_eq!(r.gray, 0, "gray served after the halt:\n{text}");
     }
     assert!(
         !lines[halt..]
